@@ -1,0 +1,21 @@
+//! Translation of A64 instructions into IR, one file per instruction class (the Arm ARM's
+//! top-level encoding groups). Each exports `ROWS`, its part of the decoder table.
+
+pub mod branch;
+pub mod dp_imm;
+pub mod dp_reg;
+pub mod fp;
+pub mod loads_stores;
+pub mod simd;
+
+use super::Row;
+
+/// The decoder table, class by class.
+pub const CLASSES: &[&[Row]] = &[
+    branch::ROWS,
+    dp_imm::ROWS,
+    dp_reg::ROWS,
+    loads_stores::ROWS,
+    fp::ROWS,
+    simd::ROWS,
+];

@@ -1,0 +1,18 @@
+//! The armboard guest CPU.
+//!
+//! Guest bytes are decoded by a table of encodings ([`a64`]), translated into IR blocks
+//! ([`ir`]) and executed by the interpreter ([`interp`]). [`engine::Cpu`] ties these together
+//! with a block cache and a run loop that stops at anything the machine must handle (system
+//! calls, faults, undefined instructions).
+
+pub mod a64;
+pub mod engine;
+pub mod interp;
+pub mod ir;
+pub mod mem;
+pub mod model;
+pub mod state;
+
+pub use engine::{Cpu, Stop};
+pub use mem::{Access, FaultKind, Mem, MemFault};
+pub use state::CpuState;

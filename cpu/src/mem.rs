@@ -1,0 +1,89 @@
+//! The CPU's view of memory. A machine implements [`Mem`]: user mode maps guest virtual
+//! addresses straight onto a reserved host range; system mode goes through the MMU and bus.
+
+/// What an access was doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+/// Why an access failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Nothing is mapped at the address.
+    Unmapped,
+    /// Mapped, but the access is not permitted.
+    Permission,
+    /// The access needs alignment it does not have (exclusives, acquire/release).
+    Alignment,
+    /// A bus error behind a mapping (a file mapping beyond end of file, a device error).
+    Bus,
+}
+
+/// A failed memory access, reported to the machine with the address that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemFault {
+    pub addr: u64,
+    pub access: Access,
+    pub kind: FaultKind,
+}
+
+impl MemFault {
+    pub fn new(addr: u64, access: Access, kind: FaultKind) -> Self {
+        Self { addr, access, kind }
+    }
+}
+
+impl std::fmt::Display for MemFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:?} fault on {:?} at {:#x}",
+            self.kind, self.access, self.addr
+        )
+    }
+}
+
+/// Guest memory as the CPU sees it. Sizes are in bytes: 1, 2, 4 or 8 for scalar accesses.
+/// Values are little-endian and zero-extended into the `u64`.
+pub trait Mem {
+    fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault>;
+    fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemFault>;
+
+    /// Fetch one instruction word.
+    fn fetch(&mut self, addr: u64) -> Result<u32, MemFault>;
+
+    /// Atomically replace `old` by `new` at `addr` (size 1, 2, 4 or 8). Returns whether the
+    /// swap happened. The address is aligned to `size` by the caller.
+    fn cmpxchg(&mut self, addr: u64, size: u8, old: u64, new: u64) -> Result<bool, MemFault>;
+
+    /// 16-byte compare-and-swap for the pair exclusives. The address is 16-byte aligned.
+    fn cmpxchg128(&mut self, addr: u64, old: u128, new: u128) -> Result<bool, MemFault>;
+
+    /// A 16-byte read (Q registers, pairs). Both halves are checked before either is used.
+    fn read128(&mut self, addr: u64) -> Result<u128, MemFault> {
+        let lo = self.read(addr, 8)?;
+        let hi = self.read(addr.wrapping_add(8), 8)?;
+        Ok(u128::from(lo) | (u128::from(hi) << 64))
+    }
+
+    /// A 16-byte write. Implementations should check both halves before writing either.
+    fn write128(&mut self, addr: u64, value: u128) -> Result<(), MemFault> {
+        // Probe the second half first so a fault leaves memory unchanged.
+        self.read(addr.wrapping_add(8), 1)?;
+        self.write(addr, 8, value as u64)?;
+        self.write(addr.wrapping_add(8), 8, (value >> 64) as u64)
+    }
+
+    /// Zero `len` bytes at `addr` (DC ZVA).
+    fn zero(&mut self, addr: u64, len: u64) -> Result<(), MemFault> {
+        let mut a = addr;
+        while a < addr + len {
+            self.write(a, 8, 0)?;
+            a += 8;
+        }
+        Ok(())
+    }
+}

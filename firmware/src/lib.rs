@@ -1,0 +1,3 @@
+//! What is loaded before the first instruction, and the guest-image builder.
+
+pub mod deb;

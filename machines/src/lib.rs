@@ -1,0 +1,3 @@
+//! Boards and the Linux user-mode machine.
+
+pub mod linux_user;

@@ -1,0 +1,423 @@
+//! The guest's address space: one host reservation covering guest virtual addresses
+//! `0..GUEST_SPACE`, so a guest address maps to `base + addr`. Guest page permissions are kept
+//! in a byte per page beside it (the host mapping stays read/write), so every access is
+//! checked in software and a bad guest pointer is a guest fault, never a host one.
+
+use armboard_cpu::{Access, FaultKind, Mem, MemFault};
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+/// Size of the guest virtual address space (40 bits).
+pub const GUEST_SPACE: u64 = 1 << 40;
+pub const PAGE: u64 = 4096;
+
+/// Page permission bits.
+pub mod perm {
+    pub const R: u8 = 1;
+    pub const W: u8 = 2;
+    pub const X: u8 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MemError {
+    #[error("cannot reserve {0} bytes of host address space for the guest: {1}")]
+    Reserve(u64, std::io::Error),
+    #[error("guest range {0:#x}+{1:#x} is outside the guest address space")]
+    OutOfRange(u64, u64),
+    #[error("host mmap failed: {0}")]
+    Mmap(std::io::Error),
+}
+
+/// Guest memory. Shared by all guest threads (`&AddressSpace` is `Sync`); accesses are plain
+/// host loads and stores, as on shared memory between processes.
+pub struct AddressSpace {
+    base: *mut u8,
+    perms: *mut u8,
+}
+
+// SAFETY: the raw pointers address two fixed host reservations that live as long as the
+// AddressSpace; concurrent guest accesses to them are the guest's shared memory, and every
+// access goes through bounds checks against GUEST_SPACE.
+unsafe impl Send for AddressSpace {}
+// SAFETY: see above; permission bytes are accessed atomically.
+unsafe impl Sync for AddressSpace {}
+
+fn reserve(len: u64) -> Result<*mut u8, std::io::Error> {
+    // SAFETY: an anonymous PROT_NONE reservation at an address of the kernel's choosing does
+    // not touch existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len as usize,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(p as *mut u8)
+    }
+}
+
+impl AddressSpace {
+    pub fn new() -> Result<Self, MemError> {
+        let base = reserve(GUEST_SPACE).map_err(|e| MemError::Reserve(GUEST_SPACE, e))?;
+        let plen = GUEST_SPACE / PAGE;
+        let perms = reserve(plen).map_err(|e| MemError::Reserve(plen, e))?;
+        // SAFETY: perms is our own fresh reservation of plen bytes.
+        let r = unsafe {
+            libc::mprotect(
+                perms as *mut libc::c_void,
+                plen as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        };
+        if r != 0 {
+            return Err(MemError::Mmap(std::io::Error::last_os_error()));
+        }
+        Ok(Self { base, perms })
+    }
+
+    /// Host address of guest address `addr` (no checks).
+    pub fn host(&self, addr: u64) -> *mut u8 {
+        self.base.wrapping_add(addr as usize)
+    }
+
+    fn perm_byte(&self, page: u64) -> &AtomicU8 {
+        debug_assert!(page < GUEST_SPACE / PAGE);
+        // SAFETY: page < GUEST_SPACE / PAGE is checked by every caller, and the permission
+        // table is a live read/write mapping of that many bytes.
+        unsafe { AtomicU8::from_ptr(self.perms.add(page as usize)) }
+    }
+
+    /// Permissions of the page holding `addr` (0 outside the space or when unmapped).
+    pub fn perm_at(&self, addr: u64) -> u8 {
+        if addr >= GUEST_SPACE {
+            return 0;
+        }
+        self.perm_byte(addr / PAGE).load(Ordering::Relaxed)
+    }
+
+    fn check_range(addr: u64, len: u64) -> Result<(), MemError> {
+        match addr.checked_add(len) {
+            Some(end) if end <= GUEST_SPACE => Ok(()),
+            _ => Err(MemError::OutOfRange(addr, len)),
+        }
+    }
+
+    /// Make `[addr, addr+len)` fresh zeroed anonymous memory with guest permissions `prot`.
+    /// `addr` and `len` are page aligned.
+    pub fn map_anon(&self, addr: u64, len: u64, prot: u8) -> Result<(), MemError> {
+        Self::check_range(addr, len)?;
+        // SAFETY: the range lies inside our reservation (checked above); MAP_FIXED replaces
+        // only guest memory.
+        let p = unsafe {
+            libc::mmap(
+                self.host(addr) as *mut libc::c_void,
+                len as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(MemError::Mmap(std::io::Error::last_os_error()));
+        }
+        self.set_perms(addr, len, prot)
+    }
+
+    /// Return `[addr, addr+len)` to the reservation (unmapped for the guest).
+    pub fn unmap(&self, addr: u64, len: u64) -> Result<(), MemError> {
+        Self::check_range(addr, len)?;
+        // SAFETY: inside our reservation; replaces guest memory with inaccessible pages.
+        let p = unsafe {
+            libc::mmap(
+                self.host(addr) as *mut libc::c_void,
+                len as usize,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(MemError::Mmap(std::io::Error::last_os_error()));
+        }
+        self.set_perms(addr, len, 0)
+    }
+
+    pub fn set_perms(&self, addr: u64, len: u64, prot: u8) -> Result<(), MemError> {
+        Self::check_range(addr, len)?;
+        let first = addr / PAGE;
+        let last = (addr + len).div_ceil(PAGE);
+        for p in first..last {
+            self.perm_byte(p).store(prot, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn check(&self, addr: u64, size: u64, need: u8, access: Access) -> Result<*mut u8, MemFault> {
+        let last = addr.wrapping_add(size - 1);
+        if last >= GUEST_SPACE || last < addr {
+            return Err(MemFault::new(addr, access, FaultKind::Unmapped));
+        }
+        for page in [addr / PAGE, last / PAGE] {
+            let p = self.perm_byte(page).load(Ordering::Relaxed);
+            if p & need == 0 {
+                let fa = if page == addr / PAGE {
+                    addr
+                } else {
+                    page * PAGE
+                };
+                let kind = if p == 0 {
+                    FaultKind::Unmapped
+                } else {
+                    FaultKind::Permission
+                };
+                return Err(MemFault::new(fa, access, kind));
+            }
+        }
+        Ok(self.host(addr))
+    }
+
+    /// Copy guest memory out (for system calls). Faults on an inaccessible page.
+    pub fn read_bytes(&self, addr: u64, buf: &mut [u8]) -> Result<(), MemFault> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.check_pages(addr, buf.len() as u64, perm::R, Access::Read)?;
+        // SAFETY: every page of the range is mapped for the guest (checked), hence a live
+        // read/write host mapping inside our reservation.
+        unsafe { std::ptr::copy_nonoverlapping(self.host(addr), buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Copy into guest memory (for system calls and the loader).
+    pub fn write_bytes(&self, addr: u64, buf: &[u8]) -> Result<(), MemFault> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.check_pages(addr, buf.len() as u64, perm::W, Access::Write)?;
+        // SAFETY: as in read_bytes, for writable pages.
+        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.host(addr), buf.len()) };
+        Ok(())
+    }
+
+    /// Write ignoring guest permissions (the loader filling read-only segments).
+    pub fn poke_bytes(&self, addr: u64, buf: &[u8]) -> Result<(), MemFault> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.check_pages(
+            addr,
+            buf.len() as u64,
+            perm::R | perm::W | perm::X,
+            Access::Write,
+        )?;
+        // SAFETY: as in write_bytes; the pages are mapped (some permission set).
+        unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.host(addr), buf.len()) };
+        Ok(())
+    }
+
+    /// Check that every page of `[addr, addr+len)` has one of the `need` permissions.
+    pub fn check_pages(
+        &self,
+        addr: u64,
+        len: u64,
+        need: u8,
+        access: Access,
+    ) -> Result<(), MemFault> {
+        let end = addr
+            .checked_add(len)
+            .filter(|&e| e <= GUEST_SPACE)
+            .ok_or(MemFault::new(addr, access, FaultKind::Unmapped))?;
+        let mut page = addr / PAGE;
+        while page * PAGE < end {
+            let p = self.perm_byte(page).load(Ordering::Relaxed);
+            if p & need == 0 {
+                let fa = (page * PAGE).max(addr);
+                let kind = if p == 0 {
+                    FaultKind::Unmapped
+                } else {
+                    FaultKind::Permission
+                };
+                return Err(MemFault::new(fa, access, kind));
+            }
+            page += 1;
+        }
+        Ok(())
+    }
+
+    /// Read a NUL-terminated string of at most `max` bytes.
+    pub fn read_cstr(&self, addr: u64, max: usize) -> Result<Vec<u8>, MemFault> {
+        let mut out = Vec::new();
+        let mut a = addr;
+        while out.len() < max {
+            self.check(a, 1, perm::R, Access::Read)?;
+            // Copy up to the end of this page at once.
+            let n = ((PAGE - a % PAGE) as usize).min(max - out.len());
+            // SAFETY: the page holding a is readable (checked); n stays within it.
+            let chunk = unsafe { std::slice::from_raw_parts(self.host(a), n) };
+            if let Some(z) = chunk.iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..z]);
+                return Ok(out);
+            }
+            out.extend_from_slice(chunk);
+            a += n as u64;
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for AddressSpace {
+    fn drop(&mut self) {
+        // SAFETY: both reservations were made by `new` with these sizes and are not used after
+        // drop.
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, GUEST_SPACE as usize);
+            libc::munmap(
+                self.perms as *mut libc::c_void,
+                (GUEST_SPACE / PAGE) as usize,
+            );
+        }
+    }
+}
+
+/// The CPU's window on an address space.
+impl Mem for &AddressSpace {
+    #[inline]
+    fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
+        let p = self.check(addr, size as u64, perm::R, Access::Read)?;
+        // SAFETY: check() verified the whole access lies in readable guest pages, which are
+        // live host mappings; unaligned reads are allowed.
+        unsafe {
+            Ok(match size {
+                1 => *p as u64,
+                2 => (p as *const u16).read_unaligned() as u64,
+                4 => (p as *const u32).read_unaligned() as u64,
+                _ => (p as *const u64).read_unaligned(),
+            })
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemFault> {
+        let p = self.check(addr, size as u64, perm::W, Access::Write)?;
+        // SAFETY: as in read, for writable pages.
+        unsafe {
+            match size {
+                1 => *p = value as u8,
+                2 => (p as *mut u16).write_unaligned(value as u16),
+                4 => (p as *mut u32).write_unaligned(value as u32),
+                _ => (p as *mut u64).write_unaligned(value),
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn fetch(&mut self, addr: u64) -> Result<u32, MemFault> {
+        if !addr.is_multiple_of(4) {
+            return Err(MemFault::new(addr, Access::Exec, FaultKind::Alignment));
+        }
+        let p = self.check(addr, 4, perm::X, Access::Exec)?;
+        // SAFETY: executable guest page, aligned 4-byte read inside it.
+        Ok(unsafe { (p as *const u32).read() })
+    }
+
+    fn read128(&mut self, addr: u64) -> Result<u128, MemFault> {
+        let p = self.check(addr, 16, perm::R, Access::Read)?;
+        // SAFETY: as in read.
+        Ok(unsafe { (p as *const u128).read_unaligned() })
+    }
+
+    fn write128(&mut self, addr: u64, value: u128) -> Result<(), MemFault> {
+        let p = self.check(addr, 16, perm::W, Access::Write)?;
+        // SAFETY: as in write.
+        unsafe { (p as *mut u128).write_unaligned(value) };
+        Ok(())
+    }
+
+    fn cmpxchg(&mut self, addr: u64, size: u8, old: u64, new: u64) -> Result<bool, MemFault> {
+        let p = self.check(addr, size as u64, perm::W, Access::Write)?;
+        // SAFETY: writable guest memory, aligned to size by the caller (the IR checks
+        // exclusives' alignment), so the atomic views are valid.
+        unsafe {
+            Ok(match size {
+                1 => AtomicU8::from_ptr(p)
+                    .compare_exchange(old as u8, new as u8, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok(),
+                2 => AtomicU16::from_ptr(p as *mut u16)
+                    .compare_exchange(old as u16, new as u16, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok(),
+                4 => AtomicU32::from_ptr(p as *mut u32)
+                    .compare_exchange(old as u32, new as u32, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok(),
+                _ => AtomicU64::from_ptr(p as *mut u64)
+                    .compare_exchange(old, new, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok(),
+            })
+        }
+    }
+
+    fn cmpxchg128(&mut self, addr: u64, old: u128, new: u128) -> Result<bool, MemFault> {
+        let p = self.check(addr, 16, perm::W, Access::Write)?;
+        Ok(cas128(p as *mut u128, old, new))
+    }
+
+    fn zero(&mut self, addr: u64, len: u64) -> Result<(), MemFault> {
+        let p = self.check(addr, len, perm::W, Access::Write)?;
+        // SAFETY: the range is writable guest memory (both ends checked, len <= one page).
+        unsafe { std::ptr::write_bytes(p, 0, len as usize) };
+        Ok(())
+    }
+}
+
+/// 16-byte compare-and-swap on an aligned address.
+fn cas128(p: *mut u128, old: u128, new: u128) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let (mut lo, mut hi) = (old as u64, (old >> 64) as u64);
+        let ok: u8;
+        // SAFETY: p is a 16-byte aligned pointer into writable guest memory (checked by the
+        // caller); cmpxchg16b reads and conditionally writes exactly those 16 bytes. rbx is
+        // saved and restored around the instruction because LLVM reserves it.
+        unsafe {
+            std::arch::asm!(
+                "xchg {nlo}, rbx",
+                "lock cmpxchg16b [{p}]",
+                "sete {ok}",
+                "mov rbx, {nlo}",
+                p = in(reg) p,
+                nlo = inout(reg) new as u64 => _,
+                ok = out(reg_byte) ok,
+                inout("rax") lo,
+                inout("rdx") hi,
+                in("rcx") (new >> 64) as u64,
+                options(nostack)
+            );
+        }
+        let _ = (&mut lo, &mut hi);
+        ok != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        use std::sync::Mutex;
+        static LOCK: Mutex<()> = Mutex::new(());
+        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: p is aligned writable guest memory (checked by the caller); other 128-bit
+        // exclusives serialise on LOCK.
+        unsafe {
+            if p.read() == old {
+                p.write(new);
+                true
+            } else {
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Modelled devices (system emulation; see the virt and board issues).

@@ -1,0 +1,92 @@
+//! The armboard command line.
+
+use anyhow::Context;
+use armboard_machines::linux_user::{self, UserConfig};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "armboard",
+    version,
+    about = "Emulator of ARM single-board computers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Engine {
+    /// The IR interpreter only.
+    Interp,
+    /// Compile every block (needs the JIT tier).
+    Jit,
+    /// Interpret cold code, compile hot code.
+    Tiered,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run an arm64 Linux program on this host (user mode).
+    User {
+        /// Directory holding the guest's libraries and dynamic loader (like qemu-aarch64 -L).
+        #[arg(long, env = "ARMBOARD_SYSROOT")]
+        sysroot: Option<PathBuf>,
+        /// Execution engine.
+        #[arg(long, value_enum, default_value = "tiered")]
+        engine: Engine,
+        /// The arm64 ELF program.
+        program: PathBuf,
+        /// Its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Exit status for errors armboard itself reports (bad input), distinct from guest statuses.
+const EXIT_USAGE: u8 = 125;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("armboard: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.cmd {
+        Cmd::User {
+            sysroot,
+            engine: _,
+            program,
+            args,
+        } => {
+            if let Some(root) = &sysroot {
+                anyhow::ensure!(
+                    root.is_dir(),
+                    "sysroot {} is not a directory",
+                    root.display()
+                );
+            }
+            let env = std::env::vars()
+                .filter(|(k, _)| !k.starts_with("ARMBOARD_"))
+                .collect();
+            let cfg = UserConfig {
+                program,
+                args,
+                sysroot,
+                env,
+            };
+            linux_user::run(&cfg).context("user mode")
+        }
+    }
+}
