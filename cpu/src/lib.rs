@@ -12,6 +12,8 @@ pub mod ir;
 pub mod mem;
 pub mod model;
 pub mod state;
+#[doc(hidden)]
+pub mod testing;
 
 pub use engine::{Cpu, Stop};
 pub use mem::{Access, FaultKind, Mem, MemFault};
