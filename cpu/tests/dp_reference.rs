@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/dp_cases.py");
-const CASES_PER_PATTERN: u32 = 2000;
+const CASES_PER_PATTERN: u32 = 1500;
 
 struct Case {
     class: String,
