@@ -12,6 +12,7 @@
 //! Environment:
 //! - `ARMBOARD_DIFF_CLASSES=int,ldst,fp,simd` which classes run (default all).
 //! - `ARMBOARD_DIFF_CASES=N` cases per class (default 1000); `ARMBOARD_DIFF_SEED=S` (default 1).
+//! - `ARMBOARD_DIFF_ENGINES=interp,jit` the engines every case runs on (default both).
 //! - `ARMBOARD_DIFF_JOBS=J` generator processes per class (default 1; seeds S, S+1, ...).
 //! - `ARMBOARD_DIFF_SHOW=N` failing cases printed in full per class (default 8).
 //! - `ARMBOARD_DIFF_IGNORE=fpsr` state parts not compared (comma list: fpsr, nzcv, mem, v).
@@ -22,6 +23,7 @@
 //! Millions of cases: `ARMBOARD_DIFF_CASES=1000000 ARMBOARD_DIFF_JOBS=2 cargo test --release
 //! -p armboard-cpu --test differential -- --nocapture`.
 
+use armboard_cpu::engine::EngineKind;
 use armboard_cpu::testing::{FlatMem, CODE, DATA};
 use armboard_cpu::{model, Cpu, CpuState, Stop};
 use serde_json::Value;
@@ -265,22 +267,50 @@ impl Drop for Watchdog {
     }
 }
 
-/// Run a case on armboard: final state, memory, stop.
-fn run_armboard(case: &Case, data: &[u8], dog: &Watchdog) -> (CpuState, FlatMem, Stop) {
+/// Case runs that executed compiled code (a check that the JIT tier is really exercised).
+static JIT_CASES: AtomicU64 = AtomicU64::new(0);
+
+/// The engines each case runs on (`ARMBOARD_DIFF_ENGINES`, default `interp,jit`).
+fn engines() -> Vec<EngineKind> {
+    env_or("ARMBOARD_DIFF_ENGINES", "interp,jit")
+        .split(',')
+        .filter_map(|e| match e.trim() {
+            "interp" => Some(EngineKind::Interp),
+            "jit" => Some(EngineKind::Jit),
+            "tiered" => Some(EngineKind::Tiered),
+            "" => None,
+            other => panic!("ARMBOARD_DIFF_ENGINES: unknown engine {other}"),
+        })
+        .collect()
+}
+
+/// Run a case on armboard: final state, memory, stop. The CPU is reused across cases (its
+/// translated code is dropped first).
+fn run_armboard(
+    cpu: &mut Cpu,
+    case: &Case,
+    data: &[u8],
+    dog: &Watchdog,
+) -> (CpuState, FlatMem, Stop) {
     let mut mem = FlatMem::new(CODE, MEM_LEN);
     let mut code = case.words.clone();
     code.push(0xd420_0000); // BRK #0
     mem.load_words(CODE, &code);
     mem.data[DATA_OFF..DATA_OFF + DATA_LEN].copy_from_slice(data);
-    let mut cpu = Cpu::new(model::CORTEX_A72);
+    cpu.flush_code();
     cpu.state = case.initial_state();
     cpu.state.pc = CODE;
+    cpu.interrupt.store(false, Ordering::Relaxed);
     if let Ok(mut g) = dog.current.lock() {
         *g = Some(cpu.interrupt.clone());
     }
     let stop = cpu.run(&mut mem);
     dog.counter.fetch_add(1, Ordering::Relaxed);
-    (cpu.state, mem, stop)
+    if cpu.retired_jit > 0 {
+        JIT_CASES.fetch_add(1, Ordering::Relaxed);
+        cpu.retired_jit = 0;
+    }
+    (cpu.state.clone(), mem, stop)
 }
 
 fn reg_name(r: usize) -> String {
@@ -357,9 +387,41 @@ fn compare(case: &Case, st: &CpuState, mem: &FlatMem, data: &[u8]) -> Vec<String
     d
 }
 
-/// Judge one case; the outcome, the index of the instruction to blame (if known) and details.
-fn judge(case: &Case, data: &[u8], dog: &Watchdog) -> (Outcome, Option<usize>, Vec<String>) {
-    let res = catch_unwind(AssertUnwindSafe(|| run_armboard(case, data, dog)));
+/// Judge one case on every engine: the worst outcome, the index of the instruction to blame
+/// (if known) and details.
+fn judge(
+    cpus: &mut [(EngineKind, Option<Cpu>)],
+    case: &Case,
+    data: &[u8],
+    dog: &Watchdog,
+) -> (Outcome, Option<usize>, Vec<String>) {
+    let mut worst = (Outcome::Pass, None, Vec::new());
+    for (kind, cpu) in cpus.iter_mut() {
+        let (o, blame, details) = judge_on(*kind, cpu, case, data, dog);
+        if o > worst.0 {
+            let details = details
+                .into_iter()
+                .map(|d| format!("[{kind:?}] {d}"))
+                .collect();
+            worst = (o, blame, details);
+        }
+    }
+    worst
+}
+
+fn judge_on(
+    kind: EngineKind,
+    slot: &mut Option<Cpu>,
+    case: &Case,
+    data: &[u8],
+    dog: &Watchdog,
+) -> (Outcome, Option<usize>, Vec<String>) {
+    let cpu = slot.get_or_insert_with(|| Cpu::with_engine(model::CORTEX_A72, kind));
+    let res = catch_unwind(AssertUnwindSafe(|| run_armboard(cpu, case, data, dog)));
+    if res.is_err() {
+        // A panic may leave the CPU's caches half updated: start afresh.
+        *slot = None;
+    }
     let (st, mem, stop) = match res {
         Ok(r) => r,
         Err(e) => {
@@ -581,6 +643,8 @@ fn run_source(
     show: usize,
 ) -> (Tally, Vec<String>, Vec<String>, u64) {
     let dog = Watchdog::start();
+    let mut cpus: Vec<(EngineKind, Option<Cpu>)> =
+        engines().into_iter().map(|e| (e, None)).collect();
     let mut tally = Tally::default();
     let mut shown = Vec::new();
     let mut failures = Vec::new();
@@ -605,7 +669,7 @@ fn run_source(
             continue;
         }
         cases += 1;
-        let (outcome, blame, details) = judge(&case, data, &dog);
+        let (outcome, blame, details) = judge(&mut cpus, &case, data, &dog);
         *tally.total.entry(outcome).or_default() += 1;
         match blame {
             Some(k) => tally.add(&case.forms[k], outcome),
@@ -691,8 +755,11 @@ fn run_class(class: &str) {
     }
     eprintln!("{}", tally.table(class));
     eprintln!(
-        "differential [{class}]: {} passed, {failed} failed",
-        cases - failed
+        "differential [{class}]: {} passed, {failed} failed (engines {:?}; runs in compiled \
+         code so far: {})",
+        cases - failed,
+        engines(),
+        JIT_CASES.load(Ordering::Relaxed)
     );
     if failed > 0 {
         let path = repo_root().join(format!("target/differential-{class}-failures.jsonl"));
