@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -607,10 +607,12 @@ impl Tally {
 }
 
 /// Where cases come from: a file, or generator processes for the class.
-fn case_sources(class: &str) -> Vec<Box<dyn BufRead + Send>> {
+type Source = (Box<dyn BufRead + Send>, Option<Child>);
+
+fn case_sources(class: &str) -> Vec<Source> {
     if let Ok(path) = std::env::var("ARMBOARD_DIFF_FILE") {
         let f = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        return vec![Box::new(BufReader::new(f))];
+        return vec![(Box::new(BufReader::new(f)), None)];
     }
     let count = env_num("ARMBOARD_DIFF_CASES", 1000);
     let seed = env_num("ARMBOARD_DIFF_SEED", 1);
@@ -620,7 +622,7 @@ fn case_sources(class: &str) -> Vec<Box<dyn BufRead + Send>> {
     (0..jobs)
         .map(|j| {
             let share = count / jobs + u64::from(j < count % jobs);
-            let child = Command::new(&python)
+            let mut child = Command::new(&python)
                 .arg(&script)
                 .args(["--seed", &(seed + j).to_string()])
                 .args(["--count", &share.to_string()])
@@ -629,19 +631,17 @@ fn case_sources(class: &str) -> Vec<Box<dyn BufRead + Send>> {
                 .stderr(Stdio::inherit())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {python} {}: {e}", script.display()));
-            let stdout = child.stdout.expect("piped stdout");
-            Box::new(BufReader::with_capacity(1 << 20, stdout)) as Box<dyn BufRead + Send>
+            let stdout = child.stdout.take().expect("piped stdout");
+            let reader = Box::new(BufReader::with_capacity(1 << 20, stdout));
+            (reader as Box<dyn BufRead + Send>, Some(child))
         })
         .collect()
 }
 
 /// Run one source's cases; returns the tally, the failure descriptions to show and failing
 /// cases' lines (with the meta line first).
-fn run_source(
-    class: &str,
-    src: Box<dyn BufRead + Send>,
-    show: usize,
-) -> (Tally, Vec<String>, Vec<String>, u64) {
+fn run_source(class: &str, source: Source, show: usize) -> (Tally, Vec<String>, Vec<String>, u64) {
+    let (src, child) = source;
     let dog = Watchdog::start();
     let mut cpus: Vec<(EngineKind, Option<Cpu>)> =
         engines().into_iter().map(|e| (e, None)).collect();
@@ -692,6 +692,14 @@ fn run_source(
                 shown.push(describe(&case, outcome, &details));
             }
         }
+    }
+    if let Some(mut child) = child {
+        let status = child.wait().expect("generator exit status");
+        assert!(
+            status.success(),
+            "differential [{class}]: the generator failed ({status}); is unicorn installed? \
+             (pip install unicorn)"
+        );
     }
     (tally, shown, failures, cases)
 }
