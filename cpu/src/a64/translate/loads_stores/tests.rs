@@ -1,0 +1,1 @@
+//! Instruction tests for loads and stores.
