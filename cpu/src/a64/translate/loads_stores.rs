@@ -12,7 +12,8 @@
 //!   suppressed and the register holds the loaded value (`Constraint_WBSUPPRESS`).
 //! - A store with writeback whose Rt is the base: the value stored is the register's value
 //!   before the instruction (`Constraint_NONE`).
-//! - LDP/LDXP with Rt == Rt2: the register gets the second value (an UNKNOWN value).
+//! - LDP/LDXP with Rt == Rt2 (UNKNOWN): LDP of general registers leaves the first value,
+//!   LDXP and the SIMD&FP LDP the second, as QEMU does.
 //! - STXR/STXP with Ws equal to Rt or Rn: sources are read first, the status written last.
 //! - The should-be-one Rs/Rt2 fields of the exclusive and ordered forms are not checked.
 //!

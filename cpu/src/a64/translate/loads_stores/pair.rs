@@ -51,8 +51,10 @@ pub(super) fn pair_gpr(t: &mut Translator, i: Insn) -> Flow {
             size,
             signed,
         });
-        t.set_x(rt, v1);
+        // Rt2 first: with Rt == Rt2 (UNKNOWN) the register ends up with the first value.
+        // (The SIMD&FP pairs and LDXP keep the second; both as QEMU does.)
         t.set_x(rt2, v2);
+        t.set_x(rt, v1);
         writeback(t, rn, a, rt == rn || rt2 == rn);
     } else {
         let v1 = t.get_x(rt);
