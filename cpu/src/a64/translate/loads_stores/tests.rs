@@ -53,14 +53,14 @@ fn unicorn_cases() {
         if got != status {
             diffs.push(format!("status {got} want {status}"));
         }
-        for k in 0..32 {
-            if u128::from(st.x[k]) != out[k] {
-                diffs.push(format!("x{k} {:#x} want {:#x}", st.x[k], out[k]));
+        for (k, (&x, &want)) in st.x.iter().zip(&out[..32]).enumerate() {
+            if u128::from(x) != want {
+                diffs.push(format!("x{k} {x:#x} want {want:#x}"));
             }
         }
-        for j in 0..32 {
-            if st.v[j] != out[32 + j] {
-                diffs.push(format!("v{j} {:#x} want {:#x}", st.v[j], out[32 + j]));
+        for (j, (&v, &want)) in st.v.iter().zip(&out[32..64]).enumerate() {
+            if v != want {
+                diffs.push(format!("v{j} {v:#x} want {want:#x}"));
             }
         }
         let h = fnv(&mem.data[(DATA - CODE) as usize..(DATA - CODE) as usize + REF_DLEN]);
