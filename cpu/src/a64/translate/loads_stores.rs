@@ -19,8 +19,9 @@
 //!
 //! Faults: every load goes into temporaries and registers (data, then base) are written only
 //! after the last access that can fault. A store that makes several accesses (STP, ST2, ...)
-//! and faults on a later one may leave the earlier bytes written, which the architecture
-//! permits for multi-access instructions; the registers are never written in that case.
+//! and faults on a later one (only possible when it crosses into another page) may leave the
+//! earlier bytes written, as hardware may for such multi-access instructions; the registers
+//! are never written then, so the instruction can be restarted.
 //!
 //! LDTR/STTR and friends act as the normal forms: they differ only when run at EL1, where
 //! they would check EL0 permissions.

@@ -743,7 +743,8 @@ fn unallocated_and_later_encodings_are_undefined() {
     }
 }
 
-/// Differential check against reference results (unicorn, cortex-a72) from a case file:
+/// Differential check against reference results (unicorn, cortex-a72) from a case file made
+/// by `unicorn_cases.py` (next to this file):
 /// `LS_CASES=/path cargo test -p armboard-cpu unicorn_cases -- --ignored`. Each line holds
 /// the instruction word, a seed for memory and V registers, X0-X30 and SP, then `|`, the
 /// reference status (`ok`, `fault`, `undef`), X0-X30, SP, V0-V31 and an FNV-1a hash of the
