@@ -280,6 +280,8 @@ FORMS = [
     Form("ldst", "LDR_lit", "oo011V00iiiiiiiiiiiiiiiiiiittttt", fix=fix_ldr_lit, mem=True),
     Form("ldst", "LDAR_STLR", "ss0010001L011111111111nnnnnttttt", mem=True, align=True),
     Form("ldst", "LDXR_LDAXR", "ss00100001011111O11111nnnnnttttt", mem=True, align=True),
+    # CLREX; LDXR/LDAXR; STXR/STLXR (same address and size), or CLREX; STXR alone (fails).
+    Form("ldst", "EXCL_seq", "ss00100001011111O11111nnnnnttttt", mem=True, align=True),
     Form("ldst", "LDST_simd_multi", "0Q0011000L000000oooossnnnnnttttt", mem=True,
          valid={"o": [0, 2, 4, 6, 7, 8, 10]}),
     Form("ldst", "LDST_simd_multi_post", "0Q0011001L0mmmmmoooossnnnnnttttt", mem=True, wb=True,
@@ -597,6 +599,25 @@ def setup_mem_regs(rng, form, f, x):
     return True
 
 
+CLREX = 0xD5033F5F
+
+
+def excl_seq(rng, f):
+    """CLREX, then LDXR/LDAXR Rt,[Xn] and STXR/STLXR Ws,Rt2,[Xn], or the store alone. The
+    status register differs from the store's data and base registers (else UNPREDICTABLE),
+    and the load must not overwrite the base."""
+    size, n, t = f["s"], f["n"], f["t"]
+    if t == n:
+        t = (t + 1) % 31
+    t2 = rng.randrange(0, 32)
+    s = rng.choice([r for r in range(31) if r not in (n, t2)])
+    load = (size << 30) | 0x085F7C00 | (f["O"] << 15) | (n << 5) | t
+    store = (size << 30) | 0x08007C00 | (s << 16) | (rng.getrandbits(1) << 15) | (n << 5) | t2
+    if rng.random() < 0.2:
+        return [CLREX, store]
+    return [CLREX, load, store]
+
+
 def gen_case(rng, ref, cls, forms, idx):
     while True:
         x, nzcv, fpcr, fpsr, v = initial_state(rng, cls)
@@ -612,7 +633,10 @@ def gen_case(rng, ref, cls, forms, idx):
                 if not setup_mem_regs(rng, form, f, x):
                     ok = False
                     break
-            words.append(form.pat.encode(f))
+            if form.name == "EXCL_seq":
+                words += excl_seq(rng, f)
+            else:
+                words.append(form.pat.encode(f))
         if not ok:
             continue
         out = ref.run(words, x, nzcv, fpcr, fpsr, v, cls == "ldst")
