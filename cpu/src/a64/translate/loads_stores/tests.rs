@@ -16,7 +16,7 @@ fn exec(
     words: &[u32],
     x: &[(usize, u64)],
     v: &[(usize, u128)],
-    init: impl FnOnce(&mut FlatMem),
+    init: impl Fn(&mut FlatMem),
 ) -> (CpuState, FlatMem, Stop) {
     let mut st = CpuState::new();
     for &(r, val) in x {
@@ -33,7 +33,7 @@ fn exec_ok(
     words: &[u32],
     x: &[(usize, u64)],
     v: &[(usize, u128)],
-    init: impl FnOnce(&mut FlatMem),
+    init: impl Fn(&mut FlatMem),
 ) -> (CpuState, FlatMem) {
     let (st, mem, stop) = exec(words, x, v, init);
     assert_eq!(stop, Stop::Brk(0), "stopped at {:#x}", st.pc);
