@@ -49,7 +49,9 @@ struct Generation {
     /// Exit slots waiting for a block at this pc to be compiled.
     pending: HashMap<u64, Vec<usize>>,
     /// Exit slots: a block's known-target exits tail-call the code a slot holds (0 = return to
-    /// the dispatcher). Boxed so their addresses, embedded in code, stay put.
+    /// the dispatcher). Boxed so their addresses, embedded in code, stay put when the Vec
+    /// grows (hence the allow).
+    #[allow(clippy::vec_box)]
     slots: Vec<Box<[AtomicUsize; 2]>>,
     bytes: usize,
 }
