@@ -37,6 +37,9 @@ enum Cmd {
         /// Execution engine.
         #[arg(long, value_enum, default_value = "tiered")]
         engine: Engine,
+        /// argv[0] for the program when it is not the program path (used by execve).
+        #[arg(long, hide = true)]
+        argv0: Option<String>,
         /// The arm64 ELF program.
         program: PathBuf,
         /// Its arguments.
@@ -67,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::User {
             sysroot,
             engine: _,
+            argv0,
             program,
             args,
         } => {
@@ -85,6 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 args,
                 sysroot,
                 env,
+                argv0,
             };
             linux_user::run(&cfg).context("user mode")
         }
