@@ -11,7 +11,7 @@ pub mod vma;
 pub use loader::{load, LoadError, Loaded};
 pub use memory::AddressSpace;
 
-use armboard_cpu::{model, Cpu, CpuState, FaultKind, Stop};
+use armboard_cpu::{model, Cpu, CpuState, EngineKind, FaultKind, Stop};
 use memory::{perm, PAGE};
 use signal::SigAction;
 use std::path::{Path, PathBuf};
@@ -28,6 +28,7 @@ pub struct UserConfig {
     pub env: Vec<(String, String)>,
     /// argv[0] when it differs from the program path (execve keeps the caller's).
     pub argv0: Option<String>,
+    pub engine: EngineKind,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,7 @@ pub struct Process {
     pub sigreturn_tramp: u64,
     /// The initial auxv words (for /proc/self/auxv).
     pub auxv: Vec<u8>,
+    pub engine: EngineKind,
 }
 
 impl Process {
@@ -113,7 +115,7 @@ pub fn gettid() -> i32 {
 
 impl Thread {
     pub fn new(proc: Arc<Process>, state: CpuState, sigmask: u64) -> Self {
-        let mut cpu = Cpu::new(model::CORTEX_A72);
+        let mut cpu = Cpu::with_engine(model::CORTEX_A72, proc.engine);
         cpu.state = state;
         let tid = gettid();
         let slot = signal::register(tid, &cpu.interrupt);
@@ -295,6 +297,7 @@ pub fn run(cfg: &UserConfig) -> Result<i32, UserError> {
         live_threads: AtomicUsize::new(1),
         sigreturn_tramp: tramp,
         auxv,
+        engine: cfg.engine,
     });
     // Inherited ignored dispositions stay ignored, as across a real execve.
     for sig in 1..=signal::NSIG as i32 {

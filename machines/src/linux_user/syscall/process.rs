@@ -194,6 +194,15 @@ fn execve(t: &Thread, dirfd: i64, path: u64, argv: u64, envp: u64, flags: u64) -
         argv.push(b"--sysroot".to_vec());
         argv.push(root.as_os_str().as_bytes().to_vec());
     }
+    argv.push(b"--engine".to_vec());
+    argv.push(
+        match t.proc.engine {
+            armboard_cpu::EngineKind::Interp => "interp",
+            armboard_cpu::EngineKind::Jit => "jit",
+            armboard_cpu::EngineKind::Tiered => "tiered",
+        }
+        .into(),
+    );
     if let Some(a0) = args.first() {
         argv.push(b"--argv0".to_vec());
         argv.push(a0.clone());
