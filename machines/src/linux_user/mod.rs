@@ -392,3 +392,35 @@ fn getrandom_bytes(buf: &mut [u8]) {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+#[cfg(test)]
+mod tests;
+
+/// A thread of an empty process (no program loaded), for tests of the system-call layer.
+#[cfg(test)]
+pub(crate) fn test_thread() -> Thread {
+    let space = AddressSpace::new().expect("reserve guest space");
+    let mut mm = Mm::new(0x1000_0000, loader::INTERP_BASE);
+    // A stack for signal frames.
+    let stack_lo = 0x7f_0000_0000;
+    space
+        .map_anon(stack_lo, 1 << 20, perm::R | perm::W)
+        .expect("map stack");
+    mm.insert(stack_lo, Vma::anon(stack_lo + (1 << 20), perm::R | perm::W));
+    let proc = Arc::new(Process {
+        space,
+        mm: Mutex::new(mm),
+        sysroot: None,
+        exe_host: PathBuf::from("/bin/true"),
+        exe_guest: "/guest/prog".into(),
+        actions: Mutex::new([SigAction::default(); signal::NSIG + 1]),
+        code_gen: AtomicU64::new(0),
+        live_threads: AtomicUsize::new(1),
+        sigreturn_tramp: SIGTRAMP,
+        auxv: vec![0; 16],
+        engine: EngineKind::Interp,
+    });
+    let mut st = CpuState::new();
+    st.set_sp(stack_lo + (1 << 20) - 256);
+    Thread::new(proc, st, 0)
+}
