@@ -131,6 +131,7 @@ impl AddressSpace {
 
     /// Map host memory (a file, or shared anonymous memory) at guest `[addr, addr+len)` with
     /// host `mmap` flags (`MAP_FIXED` is added), then give it guest permissions `prot`.
+    #[allow(clippy::too_many_arguments)]
     pub fn map_host(
         &self,
         addr: u64,

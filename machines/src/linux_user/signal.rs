@@ -578,6 +578,7 @@ fn setup_frame(t: &mut Thread, sig: i32, info: &[u8; 128], act: &SigAction) -> R
 }
 
 /// rt_sigreturn: restore the context saved by [`setup_frame`]. Returns x0.
+#[allow(clippy::result_unit_err)]
 pub fn sigreturn(t: &mut Thread) -> Result<u64, ()> {
     let frame = t.cpu.state.sp();
     let space = &t.proc.space;

@@ -63,7 +63,7 @@ fn unknown_syscall_is_enosys() {
 fn anonymous_mmap_is_placed_top_down_and_munmap_removes_it() {
     let mut t = test_thread();
     let a = sys(&mut t, nr::MMAP, &[0, 8192, 3, 0x22, u64::MAX, 0]) as u64;
-    assert!(a < super::loader::INTERP_BASE && a % 4096 == 0);
+    assert!(a < super::loader::INTERP_BASE && a.is_multiple_of(4096));
     assert_eq!(t.proc.space.perm_at(a), perm::R | perm::W);
     let b = sys(&mut t, nr::MMAP, &[0, 4096, 1, 0x22, u64::MAX, 0]) as u64;
     assert_eq!(b, a - 4096);

@@ -61,7 +61,7 @@ pub fn guest_stat(s: &libc::stat) -> [u8; 128] {
     put(0, s.st_dev, 8);
     put(8, s.st_ino, 8);
     put(16, s.st_mode as u64, 4);
-    put(20, s.st_nlink as u64, 4);
+    put(20, s.st_nlink, 4);
     put(24, s.st_uid as u64, 4);
     put(28, s.st_gid as u64, 4);
     put(32, s.st_rdev, 8);

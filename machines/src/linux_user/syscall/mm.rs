@@ -59,7 +59,7 @@ fn brk(t: &Thread, want: u64) -> SysResult {
 
 fn mmap(t: &Thread, a: &[u64; 6]) -> SysResult {
     let (addr, len, prot, flags, fd, off) = (a[0], a[1], a[2], a[3], a[4] as i32 as i64, a[5]);
-    if len == 0 || off % PAGE != 0 {
+    if len == 0 || !off.is_multiple_of(PAGE) {
         return Err(libc::EINVAL);
     }
     let len = page_up(len);
@@ -110,7 +110,7 @@ fn mmap(t: &Thread, a: &[u64; 6]) -> SysResult {
 
     let mut mm = t.proc.mm();
     let start = if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
-        if addr % PAGE != 0 {
+        if !addr.is_multiple_of(PAGE) {
             return Err(libc::EINVAL);
         }
         if addr.checked_add(len).is_none_or(|e| e > GUEST_SPACE) {
@@ -178,7 +178,7 @@ fn mmap(t: &Thread, a: &[u64; 6]) -> SysResult {
 }
 
 fn munmap(t: &Thread, addr: u64, len: u64) -> SysResult {
-    if addr % PAGE != 0 || len == 0 {
+    if !addr.is_multiple_of(PAGE) || len == 0 {
         return Err(libc::EINVAL);
     }
     let len = page_up(len);
@@ -196,7 +196,7 @@ fn munmap(t: &Thread, addr: u64, len: u64) -> SysResult {
 }
 
 fn mprotect(t: &Thread, addr: u64, len: u64, prot: u64) -> SysResult {
-    if addr % PAGE != 0 {
+    if !addr.is_multiple_of(PAGE) {
         return Err(libc::EINVAL);
     }
     let len = page_up(len);
@@ -233,7 +233,7 @@ fn mprotect(t: &Thread, addr: u64, len: u64, prot: u64) -> SysResult {
 
 fn mremap(t: &Thread, a: &[u64; 6]) -> SysResult {
     let (old, flags) = (a[0], a[3]);
-    if old % PAGE != 0 || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | 4) != 0 {
+    if !old.is_multiple_of(PAGE) || flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | 4) != 0 {
         return Err(libc::EINVAL);
     }
     if flags & MREMAP_FIXED != 0 && flags & MREMAP_MAYMOVE == 0 {
@@ -278,7 +278,7 @@ fn mremap(t: &Thread, a: &[u64; 6]) -> SysResult {
     }
     let dest = if fixed {
         let d = a[4];
-        if d % PAGE != 0 || d.checked_add(nsz).is_none_or(|e| e > GUEST_SPACE) {
+        if !d.is_multiple_of(PAGE) || d.checked_add(nsz).is_none_or(|e| e > GUEST_SPACE) {
             return Err(libc::EINVAL);
         }
         if d < old + osz && old < d + nsz {
@@ -327,7 +327,7 @@ fn mremap(t: &Thread, a: &[u64; 6]) -> SysResult {
 }
 
 fn madvise(t: &Thread, addr: u64, len: u64, advice: u64) -> SysResult {
-    if addr % PAGE != 0 {
+    if !addr.is_multiple_of(PAGE) {
         return Err(libc::EINVAL);
     }
     let len = page_up(len);
@@ -349,7 +349,7 @@ fn madvise(t: &Thread, addr: u64, len: u64, advice: u64) -> SysResult {
 }
 
 fn msync(t: &Thread, addr: u64, len: u64, flags: u64) -> SysResult {
-    if addr % PAGE != 0 {
+    if !addr.is_multiple_of(PAGE) {
         return Err(libc::EINVAL);
     }
     let len = page_up(len);
@@ -360,7 +360,7 @@ fn msync(t: &Thread, addr: u64, len: u64, flags: u64) -> SysResult {
 }
 
 fn mincore(t: &Thread, addr: u64, len: u64, vec: u64) -> SysResult {
-    if addr % PAGE != 0 {
+    if !addr.is_multiple_of(PAGE) {
         return Err(libc::EINVAL);
     }
     let pages = page_up(len) / PAGE;
