@@ -188,7 +188,7 @@ impl Cpu {
             if entry.code.is_none() {
                 if let Some(j) = jit.as_mut() {
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
-                        entry.code = j.compile(&entry.block);
+                        entry.code = j.compile(&entry.block, mem.fast_path());
                         if entry.code.is_none() {
                             // Refused: never try again.
                             entry.hits = 0;

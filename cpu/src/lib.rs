@@ -17,5 +17,5 @@ pub mod state;
 pub mod testing;
 
 pub use engine::{Cpu, EngineKind, Stop};
-pub use mem::{Access, FaultKind, Mem, MemFault};
+pub use mem::{Access, FastMem, FaultKind, Mem, MemFault};
 pub use state::CpuState;

@@ -2,7 +2,7 @@
 //! little memory and a runner for a short code sequence.
 
 use crate::engine::{Cpu, EngineKind, Stop};
-use crate::mem::{Access, FaultKind, Mem, MemFault};
+use crate::mem::{Access, FastMem, FaultKind, Mem, MemFault};
 use crate::model;
 use crate::state::CpuState;
 
@@ -10,13 +10,26 @@ use crate::state::CpuState;
 pub struct FlatMem {
     pub base: u64,
     pub data: Vec<u8>,
+    /// One permission byte per page from address 0 up to the end (for the JIT's fast path).
+    perms: Vec<u8>,
 }
 
 impl FlatMem {
     pub fn new(base: u64, len: usize) -> Self {
+        let end = base + len as u64;
+        let perms = (0..end.div_ceil(4096))
+            .map(|p| {
+                if p * 4096 >= base {
+                    FastMem::READ | FastMem::WRITE
+                } else {
+                    0
+                }
+            })
+            .collect();
         Self {
             base,
             data: vec![0; len],
+            perms,
         }
     }
 
@@ -37,6 +50,18 @@ impl FlatMem {
 }
 
 impl Mem for FlatMem {
+    fn fast_path(&self) -> Option<FastMem> {
+        // Page-granular: only when the memory starts and ends on page boundaries.
+        if !self.base.is_multiple_of(4096) || !self.data.len().is_multiple_of(4096) {
+            return None;
+        }
+        Some(FastMem {
+            base: (self.data.as_ptr() as usize).wrapping_sub(self.base as usize),
+            perms: self.perms.as_ptr() as usize,
+            limit: self.base + self.data.len() as u64,
+        })
+    }
+
     fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
         let o = self.off(addr, size as u64, Access::Read)?;
         let mut b = [0u8; 8];

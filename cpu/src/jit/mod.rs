@@ -13,6 +13,7 @@
 pub mod runtime;
 
 use crate::ir::{BinOp, Block, Carry, Op, Terminal, UnOp, Width, T};
+use crate::mem::FastMem;
 use crate::state::CpuState;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -136,7 +137,7 @@ impl Jit {
     }
 
     /// Compile `b`. `None` if Cranelift refused it (the block then stays interpreted).
-    pub fn compile(&mut self, b: &Block) -> Option<BlockFn> {
+    pub fn compile(&mut self, b: &Block, fast: Option<FastMem>) -> Option<BlockFn> {
         let start = Instant::now();
         let module = self.module.as_mut()?;
         let mut sig = module.make_signature();
@@ -148,7 +149,7 @@ impl Jit {
         let frontend = module.target_config();
         {
             let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let mut e = Emitter::new(fb, self.ptr, b.temps as usize);
+            let mut e = Emitter::new(fb, self.ptr, b.temps as usize, fast);
             e.block(b);
             e.fb.finalize(frontend);
         }
@@ -205,6 +206,7 @@ struct Emitter<'a> {
     nzcv_dirty: bool,
     fault: cranelift_codegen::ir::Block,
     sigs: Sigs,
+    fast: Option<FastMem>,
 }
 
 fn flags() -> MemFlagsData {
@@ -212,7 +214,7 @@ fn flags() -> MemFlagsData {
 }
 
 impl<'a> Emitter<'a> {
-    fn new(mut fb: FunctionBuilder<'a>, ptr: Type, ntemps: usize) -> Self {
+    fn new(mut fb: FunctionBuilder<'a>, ptr: Type, ntemps: usize, fast: Option<FastMem>) -> Self {
         let entry = fb.create_block();
         fb.append_block_params_for_function_params(entry);
         fb.switch_to_block(entry);
@@ -251,7 +253,55 @@ impl<'a> Emitter<'a> {
             nzcv_dirty: false,
             fault,
             sigs,
+            fast,
         }
+    }
+
+    /// Write dirty state back without forgetting it is dirty: for side paths that may leave
+    /// the block while the main path keeps its registers in SSA values.
+    fn spill(&mut self) {
+        let (dirty, nd) = (self.dirty, self.nzcv_dirty);
+        self.flush();
+        self.dirty = dirty;
+        self.nzcv_dirty = nd;
+    }
+
+    /// The inline fast path of a `size`-byte access at `a`: branches to the returned block with
+    /// the host address as its parameter when the access is inside the window and permitted,
+    /// else to `slow`. Returns the fast block (already switched to) and its host address.
+    fn fast_check(
+        &mut self,
+        fm: FastMem,
+        a: Value,
+        size: u8,
+        need: u8,
+        slow: cranelift_codegen::ir::Block,
+    ) -> Value {
+        let fast = self.fb.create_block();
+        let perm = self.fb.create_block();
+        let in_range = self.fb.ins().icmp_imm_u(
+            IntCC::UnsignedLessThanOrEqual,
+            a,
+            (fm.limit - size as u64) as i64,
+        );
+        self.fb.ins().brif(in_range, perm, &[], slow, &[]);
+        self.fb.seal_block(perm);
+        self.fb.switch_to_block(perm);
+        let perms = self.fb.ins().iconst(self.ptr, fm.perms as i64);
+        let p1 = self.fb.ins().ushr_imm_u(a, FastMem::PAGE_SHIFT as i64);
+        let p1 = self.fb.ins().iadd(perms, p1);
+        let b1 = self.fb.ins().uload8(types::I32, flags(), p1, 0);
+        let last = self.fb.ins().iadd_imm_u(a, size as i64 - 1);
+        let p2 = self.fb.ins().ushr_imm_u(last, FastMem::PAGE_SHIFT as i64);
+        let p2 = self.fb.ins().iadd(perms, p2);
+        let b2 = self.fb.ins().uload8(types::I32, flags(), p2, 0);
+        let both = self.fb.ins().band(b1, b2);
+        let ok = self.fb.ins().band_imm_u(both, need as i64);
+        self.fb.ins().brif(ok, fast, &[], slow, &[]);
+        self.fb.seal_block(fast);
+        self.fb.switch_to_block(fast);
+        let base = self.fb.ins().iconst(self.ptr, fm.base as i64);
+        self.fb.ins().iadd(base, a)
     }
 
     fn t(&self, t: T) -> Value {
@@ -685,52 +735,69 @@ impl<'a> Emitter<'a> {
                 size,
                 signed,
             } => {
-                self.flush();
                 let a = self.t(addr);
-                let sz = self.i32c(size as u32);
-                let v = self.call(
-                    self.sigs.load,
-                    runtime::jit_load as *const () as usize,
-                    &[a, sz],
-                );
-                let failed = self.fb.ins().load(types::I32, flags(), self.cx, FAILED_OFF);
-                self.check(failed, pc);
-                let v = if signed && size < 8 {
-                    let nt = match size {
-                        1 => types::I8,
-                        2 => types::I16,
-                        _ => types::I32,
-                    };
-                    let n = self.fb.ins().ireduce(nt, v);
-                    self.fb.ins().sextend(types::I64, n)
+                let v = if let Some(fm) = self.fast {
+                    let slow = self.fb.create_block();
+                    let join = self.fb.create_block();
+                    self.fb.append_block_param(join, types::I64);
+                    let host = self.fast_check(fm, a, size, FastMem::READ, slow);
+                    let v = self.host_load(host, size, signed);
+                    self.fb.ins().jump(join, &[BlockArg::Value(v)]);
+                    self.fb.seal_block(slow);
+                    self.fb.switch_to_block(slow);
+                    self.spill();
+                    let v = self.slow_load(a, size, signed, pc);
+                    self.fb.ins().jump(join, &[BlockArg::Value(v)]);
+                    self.fb.seal_block(join);
+                    self.fb.switch_to_block(join);
+                    self.fb.block_params(join)[0]
                 } else {
-                    v
+                    self.flush();
+                    self.slow_load(a, size, signed, pc)
                 };
                 self.def(dst, v);
             }
             Op::Store { addr, src, size } => {
-                self.flush();
                 let (a, v) = (self.t(addr), self.t(src));
-                let sz = self.i32c(size as u32);
-                let s = self.call(
-                    self.sigs.store,
-                    runtime::jit_store as *const () as usize,
-                    &[a, sz, v],
-                );
-                self.check(s, pc);
+                if let Some(fm) = self.fast {
+                    let slow = self.fb.create_block();
+                    let join = self.fb.create_block();
+                    let host = self.fast_check(fm, a, size, FastMem::WRITE, slow);
+                    self.host_store(host, v, size);
+                    self.fb.ins().jump(join, &[]);
+                    self.fb.seal_block(slow);
+                    self.fb.switch_to_block(slow);
+                    self.spill();
+                    self.slow_store(a, v, size, pc);
+                    self.fb.ins().jump(join, &[]);
+                    self.fb.seal_block(join);
+                    self.fb.switch_to_block(join);
+                } else {
+                    self.flush();
+                    self.slow_store(a, v, size, pc);
+                }
             }
             Op::LoadV { reg, addr, size } | Op::StoreV { reg, addr, size } => {
-                self.flush();
-                let f = if matches!(op, Op::LoadV { .. }) {
-                    runtime::jit_load_v as *const () as usize
-                } else {
-                    runtime::jit_store_v as *const () as usize
-                };
+                let load = matches!(op, Op::LoadV { .. });
                 let a = self.t(addr);
-                let r = self.i32c(reg as u32);
-                let sz = self.i32c(size as u32);
-                let s = self.call(self.sigs.vmem, f, &[r, a, sz]);
-                self.check(s, pc);
+                if let Some(fm) = self.fast {
+                    let slow = self.fb.create_block();
+                    let join = self.fb.create_block();
+                    let need = if load { FastMem::READ } else { FastMem::WRITE };
+                    let host = self.fast_check(fm, a, size, need, slow);
+                    self.host_vec(host, reg, size, load);
+                    self.fb.ins().jump(join, &[]);
+                    self.fb.seal_block(slow);
+                    self.fb.switch_to_block(slow);
+                    self.spill();
+                    self.slow_vec(a, reg, size, load, pc);
+                    self.fb.ins().jump(join, &[]);
+                    self.fb.seal_block(join);
+                    self.fb.switch_to_block(join);
+                } else {
+                    self.flush();
+                    self.slow_vec(a, reg, size, load, pc);
+                }
             }
             Op::LoadExcl {
                 dst,
@@ -907,6 +974,99 @@ impl<'a> Emitter<'a> {
         self.dirty = dirty;
         self.nzcv = nzcv;
         self.nzcv_dirty = nd;
+    }
+
+    fn int_type(size: u8) -> Type {
+        match size {
+            1 => types::I8,
+            2 => types::I16,
+            4 => types::I32,
+            8 => types::I64,
+            _ => types::I128,
+        }
+    }
+
+    /// Guest memory may be unaligned and is shared with other threads: plain, unaligned,
+    /// non-trapping host accesses (the fast-path check guarantees they are mapped).
+    fn guest_flags() -> MemFlagsData {
+        MemFlagsData::new().with_notrap()
+    }
+
+    fn host_load(&mut self, host: Value, size: u8, signed: bool) -> Value {
+        let ty = Self::int_type(size);
+        let v = self.fb.ins().load(ty, Self::guest_flags(), host, 0);
+        if size == 8 {
+            v
+        } else if signed {
+            self.fb.ins().sextend(types::I64, v)
+        } else {
+            self.fb.ins().uextend(types::I64, v)
+        }
+    }
+
+    fn host_store(&mut self, host: Value, v: Value, size: u8) {
+        let v = if size == 8 {
+            v
+        } else {
+            self.fb.ins().ireduce(Self::int_type(size), v)
+        };
+        self.fb.ins().store(Self::guest_flags(), v, host, 0);
+    }
+
+    fn host_vec(&mut self, host: Value, reg: u8, size: u8, load: bool) {
+        let ty = Self::int_type(size);
+        let off = Self::v_off(reg, 1, 0);
+        if load {
+            let v = self.fb.ins().load(ty, Self::guest_flags(), host, 0);
+            let v = if size == 16 {
+                v
+            } else {
+                self.fb.ins().uextend(types::I128, v)
+            };
+            self.fb.ins().store(flags(), v, self.st, off);
+        } else {
+            let v = self.fb.ins().load(ty, flags(), self.st, off);
+            self.fb.ins().store(Self::guest_flags(), v, host, 0);
+        }
+    }
+
+    fn slow_load(&mut self, a: Value, size: u8, signed: bool, pc: u64) -> Value {
+        let sz = self.i32c(size as u32);
+        let v = self.call(
+            self.sigs.load,
+            runtime::jit_load as *const () as usize,
+            &[a, sz],
+        );
+        let failed = self.fb.ins().load(types::I32, flags(), self.cx, FAILED_OFF);
+        self.check(failed, pc);
+        if signed && size < 8 {
+            let n = self.fb.ins().ireduce(Self::int_type(size), v);
+            self.fb.ins().sextend(types::I64, n)
+        } else {
+            v
+        }
+    }
+
+    fn slow_store(&mut self, a: Value, v: Value, size: u8, pc: u64) {
+        let sz = self.i32c(size as u32);
+        let s = self.call(
+            self.sigs.store,
+            runtime::jit_store as *const () as usize,
+            &[a, sz, v],
+        );
+        self.check(s, pc);
+    }
+
+    fn slow_vec(&mut self, a: Value, reg: u8, size: u8, load: bool, pc: u64) {
+        let f = if load {
+            runtime::jit_load_v as *const () as usize
+        } else {
+            runtime::jit_store_v as *const () as usize
+        };
+        let r = self.i32c(reg as u32);
+        let sz = self.i32c(size as u32);
+        let s = self.call(self.sigs.vmem, f, &[r, a, sz]);
+        self.check(s, pc);
     }
 
     fn carry(&mut self, c: Carry) -> Value {
