@@ -1,0 +1,5 @@
+//! (to be written)
+
+use crate::a64::Row;
+
+pub const ROWS: &[Row] = &[];

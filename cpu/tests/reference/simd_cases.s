@@ -1,0 +1,224 @@
+// copy
+dup v0.16b, v1.b[5]
+dup v0.8b, v1.b[15]
+dup v0.8h, v1.h[7]
+dup v0.4h, v1.h[2]
+dup v0.4s, v1.s[3]
+dup v0.2s, v1.s[1]
+dup v0.2d, v1.d[1]
+dup v0.16b, w1
+dup v0.8b, w1
+dup v0.4h, w1
+dup v0.8h, w1
+dup v0.2s, w1
+dup v0.4s, w1
+dup v0.2d, x1
+dup v0.16b, wzr
+mov v0.b[3], w1
+mov v0.h[7], w1
+mov v0.s[2], w1
+mov v0.d[1], x1
+mov v0.d[0], xzr
+mov v0.b[15], v1.b[3]
+mov v0.h[2], v1.h[7]
+mov v0.s[0], v1.s[3]
+mov v0.d[1], v1.d[0]
+smov w0, v1.b[9]
+smov w0, v1.h[3]
+smov x0, v1.b[15]
+smov x0, v1.h[5]
+smov x0, v1.s[3]
+umov w0, v1.b[9]
+umov w0, v1.h[7]
+mov w0, v1.s[3]
+mov x0, v1.d[1]
+mov b0, v1.b[7]
+mov h0, v1.h[5]
+mov s0, v1.s[2]
+mov d0, v1.d[1]
+// modified immediate
+movi v0.16b, #0xa5
+movi v0.8b, #0x3c
+movi v0.4h, #0x7f
+movi v0.8h, #0x7f, lsl #8
+movi v0.2s, #0xfe, lsl #24
+movi v0.4s, #0x12, lsl #16
+movi v0.4s, #0x12, msl #8
+movi v0.2s, #0x12, msl #16
+movi d0, #0xff00ff0000ffff00
+movi v0.2d, #0x00ff00ff00ff00ff
+mvni v0.4h, #0x7f
+mvni v0.8h, #0x7f, lsl #8
+mvni v0.2s, #0xfe, lsl #24
+mvni v0.4s, #0x12, msl #16
+orr v0.4h, #0x7f
+orr v0.8h, #0x7f, lsl #8
+orr v0.2s, #0xfe, lsl #24
+orr v0.4s, #0x12, lsl #8
+bic v0.4h, #0x7f
+bic v0.8h, #0x7f, lsl #8
+bic v0.2s, #0xfe, lsl #16
+bic v0.4s, #0x12
+// permute
+uzp1 v0.16b, v1.16b, v2.16b
+uzp1 v0.8b, v1.8b, v2.8b
+uzp2 v0.8h, v1.8h, v2.8h
+uzp2 v0.4h, v1.4h, v2.4h
+uzp1 v0.2d, v1.2d, v2.2d
+uzp2 v0.2s, v1.2s, v2.2s
+trn1 v0.16b, v1.16b, v2.16b
+trn2 v0.8b, v1.8b, v2.8b
+trn1 v0.4s, v1.4s, v2.4s
+trn2 v0.2d, v1.2d, v2.2d
+trn2 v0.4h, v1.4h, v2.4h
+zip1 v0.16b, v1.16b, v2.16b
+zip2 v0.16b, v1.16b, v2.16b
+zip1 v0.8b, v1.8b, v2.8b
+zip2 v0.8b, v1.8b, v2.8b
+zip1 v0.4s, v1.4s, v2.4s
+zip2 v0.2s, v1.2s, v2.2s
+zip2 v0.2d, v1.2d, v2.2d
+zip1 v0.8h, v0.8h, v0.8h
+ext v0.16b, v1.16b, v2.16b, #3
+ext v0.16b, v1.16b, v2.16b, #15
+ext v0.8b, v1.8b, v2.8b, #7
+ext v0.8b, v1.8b, v2.8b, #0
+ext v1.16b, v1.16b, v1.16b, #8
+// table lookup
+tbl v0.16b, {v1.16b}, v2.16b
+tbl v0.8b, {v1.16b}, v2.8b
+tbl v0.16b, {v1.16b, v2.16b}, v5.16b
+tbl v0.16b, {v1.16b, v2.16b, v3.16b}, v5.16b
+tbl v0.16b, {v1.16b, v2.16b, v3.16b, v4.16b}, v5.16b
+tbl v0.8b, {v1.16b, v2.16b, v3.16b, v4.16b}, v5.8b
+tbx v0.16b, {v1.16b}, v2.16b
+tbx v0.8b, {v1.16b, v2.16b}, v5.8b
+tbx v0.16b, {v1.16b, v2.16b, v3.16b, v4.16b}, v5.16b
+tbl v5.16b, {v5.16b, v6.16b}, v5.16b
+// reserved: DUP element imm5=x0000, DUP 2d from Q=0, UMOV x from b, SMOV w from s
+.inst 0x4e100420
+.inst 0x0e080420
+.inst 0x4e013c20
+.inst 0x0e042c20
+// reserved: uzp1 1d, ext 8b #8
+.inst 0x0ec21820
+.inst 0x2e024020
+// three same
+shadd v0.16b, v1.16b, v2.16b
+uhadd v0.8h, v1.8h, v2.8h
+shadd v0.2s, v1.2s, v2.2s
+sqadd v0.16b, v1.16b, v2.16b
+sqadd v0.4h, v1.4h, v2.4h
+sqadd v0.4s, v1.4s, v2.4s
+sqadd v0.2d, v1.2d, v2.2d
+uqadd v0.8b, v1.8b, v2.8b
+uqadd v0.8h, v1.8h, v2.8h
+uqadd v0.2d, v1.2d, v2.2d
+srhadd v0.8b, v1.8b, v2.8b
+urhadd v0.4s, v1.4s, v2.4s
+and v0.16b, v1.16b, v2.16b
+bic v0.8b, v1.8b, v2.8b
+orr v0.16b, v1.16b, v2.16b
+orn v0.16b, v1.16b, v2.16b
+eor v0.8b, v1.8b, v2.8b
+bsl v0.16b, v1.16b, v2.16b
+bit v0.16b, v1.16b, v2.16b
+bif v0.8b, v1.8b, v2.8b
+shsub v0.8h, v1.8h, v2.8h
+uhsub v0.16b, v1.16b, v2.16b
+sqsub v0.8h, v1.8h, v2.8h
+sqsub v0.2d, v1.2d, v2.2d
+uqsub v0.16b, v1.16b, v2.16b
+uqsub v0.2s, v1.2s, v2.2s
+cmgt v0.16b, v1.16b, v2.16b
+cmhi v0.4h, v1.4h, v2.4h
+cmge v0.4s, v1.4s, v2.4s
+cmhs v0.2d, v1.2d, v2.2d
+cmgt v0.2d, v1.2d, v2.2d
+sshl v0.16b, v1.16b, v2.16b
+sshl v0.4s, v1.4s, v2.4s
+sshl v0.2d, v1.2d, v2.2d
+ushl v0.8h, v1.8h, v2.8h
+ushl v0.2d, v1.2d, v2.2d
+sqshl v0.8b, v1.8b, v2.8b
+sqshl v0.2d, v1.2d, v2.2d
+uqshl v0.4s, v1.4s, v2.4s
+uqshl v0.2d, v1.2d, v2.2d
+srshl v0.8h, v1.8h, v2.8h
+srshl v0.2d, v1.2d, v2.2d
+urshl v0.16b, v1.16b, v2.16b
+urshl v0.2d, v1.2d, v2.2d
+sqrshl v0.4s, v1.4s, v2.4s
+sqrshl v0.2d, v1.2d, v2.2d
+uqrshl v0.8h, v1.8h, v2.8h
+uqrshl v0.2d, v1.2d, v2.2d
+smax v0.16b, v1.16b, v2.16b
+umax v0.4s, v1.4s, v2.4s
+smin v0.8h, v1.8h, v2.8h
+umin v0.8b, v1.8b, v2.8b
+sabd v0.16b, v1.16b, v2.16b
+uabd v0.4s, v1.4s, v2.4s
+saba v0.8h, v1.8h, v2.8h
+uaba v0.8b, v1.8b, v2.8b
+add v0.16b, v1.16b, v2.16b
+add v0.2d, v1.2d, v2.2d
+sub v0.4h, v1.4h, v2.4h
+sub v0.4s, v1.4s, v2.4s
+cmtst v0.16b, v1.16b, v2.16b
+cmtst v0.2d, v1.2d, v2.2d
+cmeq v0.8h, v1.8h, v1.8h
+cmeq v0.4s, v1.4s, v2.4s
+mla v0.16b, v1.16b, v2.16b
+mla v0.4s, v1.4s, v2.4s
+mls v0.8h, v1.8h, v2.8h
+mul v0.4h, v1.4h, v2.4h
+mul v0.4s, v1.4s, v2.4s
+pmul v0.16b, v1.16b, v2.16b
+pmul v0.8b, v1.8b, v2.8b
+smaxp v0.16b, v1.16b, v2.16b
+umaxp v0.4h, v1.4h, v2.4h
+sminp v0.4s, v1.4s, v2.4s
+uminp v0.2s, v1.2s, v2.2s
+sqdmulh v0.8h, v1.8h, v2.8h
+sqdmulh v0.2s, v1.2s, v2.2s
+sqrdmulh v0.4h, v1.4h, v2.4h
+sqrdmulh v0.4s, v1.4s, v2.4s
+addp v0.16b, v1.16b, v2.16b
+addp v0.8h, v1.8h, v2.8h
+addp v0.2s, v1.2s, v2.2s
+addp v0.2d, v1.2d, v2.2d
+addp v1.4s, v1.4s, v1.4s
+// scalar three same
+sqadd b0, b1, b2
+sqadd h0, h1, h2
+sqadd s0, s1, s2
+sqadd d0, d1, d2
+uqadd b0, b1, b2
+uqsub d0, d1, d2
+sqsub s0, s1, s2
+cmgt d0, d1, d2
+cmhi d0, d1, d2
+cmge d0, d1, d2
+cmhs d0, d1, d2
+sshl d0, d1, d2
+ushl d0, d1, d2
+sqshl b0, b1, b2
+sqshl s0, s1, s2
+uqshl h0, h1, h2
+srshl d0, d1, d2
+urshl d0, d1, d2
+sqrshl d0, d1, d2
+uqrshl b0, b1, b2
+add d0, d1, d2
+sub d0, d1, d2
+cmtst d0, d1, d2
+cmeq d0, d1, d2
+sqdmulh h0, h1, h2
+sqrdmulh s0, s1, s2
+// reserved three same: add 1d, mul 2d, sqdmulh 16b, pmul 8h, add scalar s, sqdmulh scalar b
+.inst 0x0ee28420
+.inst 0x4ee29c20
+.inst 0x4e22b420
+.inst 0x6e629c20
+.inst 0x5ea28420
+.inst 0x5e22b420
