@@ -85,8 +85,8 @@ fn simd_matches_unicorn() {
             continue;
         }
         let mut diffs = Vec::new();
-        for k in 0..NV {
-            let want = hex(res[k]);
+        for (k, r) in res[..NV].iter().enumerate() {
+            let want = hex(r);
             if got.v[k] != want {
                 diffs.push(format!("v{k}={:032x} want {want:032x}", got.v[k]));
             }

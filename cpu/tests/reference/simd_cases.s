@@ -222,3 +222,251 @@ sqrdmulh s0, s1, s2
 .inst 0x6e629c20
 .inst 0x5ea28420
 .inst 0x5e22b420
+// two-register misc
+rev64 v0.16b, v1.16b
+rev64 v0.4h, v1.4h
+rev64 v0.4s, v1.4s
+rev32 v0.16b, v1.16b
+rev32 v0.8h, v1.8h
+rev16 v0.16b, v1.16b
+rev16 v0.8b, v1.8b
+saddlp v0.8h, v1.16b
+saddlp v0.2s, v1.4h
+uaddlp v0.2d, v1.4s
+uaddlp v0.1d, v1.2s
+suqadd v0.16b, v1.16b
+suqadd v0.2d, v1.2d
+usqadd v0.4s, v1.4s
+usqadd v0.8b, v1.8b
+cls v0.16b, v1.16b
+cls v0.4s, v1.4s
+clz v0.8h, v1.8h
+clz v0.2s, v1.2s
+cnt v0.16b, v1.16b
+cnt v0.8b, v1.8b
+not v0.16b, v1.16b
+mvn v0.8b, v1.8b
+rbit v0.16b, v1.16b
+rbit v0.8b, v1.8b
+sadalp v0.4s, v1.8h
+uadalp v0.8h, v1.16b
+uadalp v0.1d, v1.2s
+sqabs v0.16b, v1.16b
+sqabs v0.2d, v1.2d
+sqneg v0.4h, v1.4h
+sqneg v0.4s, v1.4s
+cmgt v0.16b, v1.16b, #0
+cmge v0.8h, v1.8h, #0
+cmeq v0.4s, v1.4s, #0
+cmle v0.2d, v1.2d, #0
+cmlt v0.8b, v1.8b, #0
+abs v0.16b, v1.16b
+abs v0.2d, v1.2d
+neg v0.4s, v1.4s
+neg v0.2d, v1.2d
+xtn v0.8b, v1.8h
+xtn2 v0.16b, v1.8h
+xtn v0.2s, v1.2d
+sqxtn v0.4h, v1.4s
+sqxtn2 v0.4s, v1.2d
+uqxtn v0.8b, v1.8h
+uqxtn2 v0.8h, v1.4s
+sqxtun v0.2s, v1.2d
+sqxtun2 v0.16b, v1.8h
+shll v0.8h, v1.8b, #8
+shll2 v0.4s, v1.8h, #16
+shll v0.2d, v1.2s, #32
+urecpe v0.4s, v1.4s
+urecpe v0.2s, v1.2s
+ursqrte v0.4s, v1.4s
+ursqrte v0.2s, v1.2s
+// scalar two-register misc
+suqadd b0, b1
+usqadd d0, d1
+sqabs h0, h1
+sqneg s0, s1
+sqabs d0, d1
+cmgt d0, d1, #0
+cmge d0, d1, #0
+cmeq d0, d1, #0
+cmle d0, d1, #0
+cmlt d0, d1, #0
+abs d0, d1
+neg d0, d1
+sqxtn b0, h1
+sqxtn s0, d1
+uqxtn h0, s1
+sqxtun b0, h1
+sqxtun s0, d1
+// across lanes
+addv b0, v1.16b
+addv b0, v1.8b
+addv h0, v1.8h
+addv s0, v1.4s
+saddlv h0, v1.16b
+saddlv s0, v1.4h
+uaddlv d0, v1.4s
+uaddlv h0, v1.8b
+smaxv b0, v1.16b
+smaxv h0, v1.4h
+umaxv s0, v1.4s
+sminv b0, v1.8b
+uminv h0, v1.8h
+uminv b0, v1.16b
+addp d0, v1.2d
+// shift by immediate
+sshr v0.16b, v1.16b, #3
+sshr v0.8b, v1.8b, #8
+sshr v0.4h, v1.4h, #16
+sshr v0.4s, v1.4s, #1
+sshr v0.2d, v1.2d, #64
+ushr v0.8h, v1.8h, #5
+ushr v0.2d, v1.2d, #64
+ushr v0.2s, v1.2s, #32
+ssra v0.16b, v1.16b, #7
+usra v0.2d, v1.2d, #33
+srshr v0.8h, v1.8h, #16
+srshr v0.2d, v1.2d, #64
+urshr v0.4s, v1.4s, #1
+urshr v0.2d, v1.2d, #63
+srsra v0.8b, v1.8b, #2
+ursra v0.4s, v1.4s, #32
+sri v0.16b, v1.16b, #3
+sri v0.4s, v1.4s, #32
+sri v0.2d, v1.2d, #64
+sri v0.2d, v1.2d, #1
+shl v0.16b, v1.16b, #7
+shl v0.4h, v1.4h, #0
+shl v0.2d, v1.2d, #63
+sli v0.8h, v1.8h, #9
+sli v0.2d, v1.2d, #0
+sli v0.2s, v1.2s, #31
+sqshlu v0.16b, v1.16b, #3
+sqshlu v0.2d, v1.2d, #60
+sqshl v0.8h, v1.8h, #5
+sqshl v0.4s, v1.4s, #31
+uqshl v0.8b, v1.8b, #7
+uqshl v0.2d, v1.2d, #1
+shrn v0.8b, v1.8h, #3
+shrn2 v0.16b, v1.8h, #8
+shrn v0.2s, v1.2d, #32
+rshrn v0.4h, v1.4s, #16
+rshrn2 v0.4s, v1.2d, #1
+sqshrn v0.8b, v1.8h, #1
+sqshrn2 v0.8h, v1.4s, #16
+uqshrn v0.2s, v1.2d, #7
+uqshrn2 v0.16b, v1.8h, #2
+sqrshrn v0.4h, v1.4s, #3
+uqrshrn v0.8b, v1.8h, #8
+sqshrun v0.8b, v1.8h, #4
+sqshrun2 v0.4s, v1.2d, #31
+sqrshrun v0.4h, v1.4s, #1
+sqrshrun2 v0.16b, v1.8h, #8
+sshll v0.8h, v1.8b, #0
+sxtl v0.4s, v1.4h
+sshll2 v0.2d, v1.4s, #31
+ushll v0.8h, v1.8b, #7
+uxtl2 v0.8h, v1.16b
+uxtl v0.2d, v1.2s
+// scalar shift by immediate
+sshr d0, d1, #64
+sshr d0, d1, #3
+ushr d0, d1, #64
+ushr d0, d1, #1
+ssra d0, d1, #17
+usra d0, d1, #64
+srshr d0, d1, #64
+urshr d0, d1, #5
+srsra d0, d1, #63
+ursra d0, d1, #64
+sri d0, d1, #64
+sri d0, d1, #9
+shl d0, d1, #63
+sli d0, d1, #12
+sqshlu b0, b1, #3
+sqshlu d0, d1, #2
+sqshl h0, h1, #15
+sqshl d0, d1, #1
+uqshl s0, s1, #31
+uqshl b0, b1, #0
+sqshrn b0, h1, #3
+sqshrn s0, d1, #32
+uqshrn h0, s1, #1
+sqrshrn b0, h1, #8
+uqrshrn s0, d1, #5
+sqshrun h0, s1, #16
+sqrshrun b0, h1, #1
+// three different
+saddl v0.8h, v1.8b, v2.8b
+saddl2 v0.4s, v1.8h, v2.8h
+uaddl v0.2d, v1.2s, v2.2s
+uaddl2 v0.8h, v1.16b, v2.16b
+saddw v0.8h, v1.8h, v2.8b
+uaddw2 v0.2d, v1.2d, v2.4s
+ssubl v0.4s, v1.4h, v2.4h
+usubl2 v0.8h, v1.16b, v2.16b
+ssubw2 v0.4s, v1.4s, v2.8h
+usubw v0.2d, v1.2d, v2.2s
+addhn v0.8b, v1.8h, v2.8h
+addhn2 v0.4s, v1.2d, v2.2d
+raddhn v0.4h, v1.4s, v2.4s
+raddhn2 v0.16b, v1.8h, v2.8h
+subhn v0.2s, v1.2d, v2.2d
+rsubhn2 v0.8h, v1.4s, v2.4s
+sabal v0.8h, v1.8b, v2.8b
+uabal2 v0.4s, v1.8h, v2.8h
+sabdl2 v0.2d, v1.4s, v2.4s
+uabdl v0.8h, v1.8b, v2.8b
+smlal v0.4s, v1.4h, v2.4h
+umlal2 v0.2d, v1.4s, v2.4s
+smlsl2 v0.8h, v1.16b, v2.16b
+umlsl v0.4s, v1.4h, v2.4h
+smull v0.8h, v1.8b, v2.8b
+smull2 v0.2d, v1.4s, v2.4s
+umull v0.4s, v1.4h, v2.4h
+umull2 v0.8h, v1.16b, v2.16b
+sqdmlal v0.4s, v1.4h, v2.4h
+sqdmlal2 v0.2d, v1.4s, v2.4s
+sqdmlsl v0.2d, v1.2s, v2.2s
+sqdmlsl2 v0.4s, v1.8h, v2.8h
+sqdmull v0.4s, v1.4h, v2.4h
+sqdmull2 v0.2d, v1.4s, v2.4s
+pmull v0.8h, v1.8b, v2.8b
+pmull2 v0.8h, v1.16b, v2.16b
+sqdmlal s0, h1, h2
+sqdmlsl d0, s1, s2
+sqdmull s0, h1, h2
+sqdmull d0, s1, s2
+// by element
+mla v0.8h, v1.8h, v2.h[7]
+mla v0.2s, v1.2s, v2.s[1]
+mls v0.4h, v1.4h, v15.h[3]
+mls v0.4s, v1.4s, v2.s[2]
+mul v0.8h, v1.8h, v2.h[5]
+mul v0.4s, v1.4s, v3.s[3]
+sqdmulh v0.4h, v1.4h, v2.h[1]
+sqdmulh v0.4s, v1.4s, v2.s[0]
+sqrdmulh v0.8h, v1.8h, v2.h[6]
+sqrdmulh v0.2s, v1.2s, v2.s[3]
+smlal v0.4s, v1.4h, v2.h[2]
+umlal2 v0.2d, v1.4s, v2.s[1]
+smlsl2 v0.4s, v1.8h, v2.h[7]
+umlsl v0.2d, v1.2s, v2.s[3]
+smull v0.4s, v1.4h, v2.h[0]
+umull2 v0.2d, v1.4s, v2.s[2]
+sqdmlal v0.4s, v1.4h, v2.h[4]
+sqdmlsl2 v0.2d, v1.4s, v2.s[1]
+sqdmull v0.2d, v1.2s, v2.s[3]
+sqdmull2 v0.4s, v1.8h, v2.h[7]
+sqdmlal s0, h1, v2.h[3]
+sqdmlsl d0, s1, v2.s[2]
+sqdmull s0, h1, v2.h[5]
+sqdmulh h0, h1, v2.h[7]
+sqrdmulh s0, s1, v2.s[1]
+// reserved: rev16 8h, sshr immh=1xxx Q=0, shrn immh=1xxx, addv 2s, cnt 8h, saddl size 11
+.inst 0x4e601820
+.inst 0x0f410420
+.inst 0x0f418420
+.inst 0x0eb1b820
+.inst 0x4e605820
+.inst 0x0ee20020

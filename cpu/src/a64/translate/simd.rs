@@ -68,7 +68,8 @@ const PARTS: &[&[Row]] = &[
     elem::ROWS,
 ];
 
-const fn total(parts: &[&[Row]]) -> usize {
+/// Total number of rows in `parts`.
+pub const fn total(parts: &[&[Row]]) -> usize {
     let mut n = 0;
     let mut i = 0;
     while i < parts.len() {
@@ -78,9 +79,8 @@ const fn total(parts: &[&[Row]]) -> usize {
     n
 }
 
-const N: usize = total(PARTS);
-
-const fn concat(parts: &[&[Row]]) -> [Row; N] {
+/// The rows of `parts` in order, as one array (`N` = [`total`] of `parts`).
+pub const fn concat<const N: usize>(parts: &[&[Row]]) -> [Row; N] {
     let mut out = [parts[0][0]; N];
     let mut k = 0;
     let mut i = 0;
@@ -96,6 +96,6 @@ const fn concat(parts: &[&[Row]]) -> [Row; N] {
     out
 }
 
-const ALL: [Row; N] = concat(PARTS);
+const ALL: [Row; total(PARTS)] = concat(PARTS);
 
 pub const ROWS: &[Row] = &ALL;

@@ -94,7 +94,7 @@ pub mod check {
     }
     /// Any size, except 64-bit elements in a 64-bit vector.
     pub fn any(i: Insn) -> bool {
-        !(size(i) == 3 && !i.bit(30))
+        size(i) != 3 || i.bit(30)
     }
     /// 8, 16 and 32-bit elements.
     pub fn no_d(i: Insn) -> bool {
