@@ -4,7 +4,7 @@
 Usage: simd_ref.py SEED COUNT < words
 
 Reads one instruction word (hex) per line. For each word, runs COUNT random initial states
-(v0-v7, x0-x3; FPSR zero) through Unicorn and prints one line per state:
+(v0-v7, x0-x3; other registers and FPSR zero) through Unicorn and prints one line per state:
 
     <word> <v0..v7 in> <x0..x3 in> -> <v0..v7 out> <x0..x3 out> <fpsr out>
 
@@ -65,6 +65,9 @@ def main():
     mu.mem_write(CODE, b"".join(struct.pack("<I", w) for w in words))
     qregs = [getattr(c, "UC_ARM64_REG_Q%d" % k) for k in range(NV)]
     xregs = [getattr(c, "UC_ARM64_REG_X%d" % k) for k in range(NX)]
+    # Registers the states do not set start at zero on both sides.
+    others = [getattr(c, "UC_ARM64_REG_Q%d" % k) for k in range(NV, 32)]
+    others += [getattr(c, "UC_ARM64_REG_X%d" % k) for k in range(NX, 31)]
     out = []
     for idx, w in enumerate(words):
         pc = CODE + 4 * idx
@@ -75,6 +78,8 @@ def main():
                 mu.reg_write(r, v)
             for r, v in zip(xregs, xin):
                 mu.reg_write(r, v)
+            for r in others:
+                mu.reg_write(r, 0)
             mu.reg_write(c.UC_ARM64_REG_FPSR, 0)
             head = "%08x %s %s ->" % (w, " ".join("%x" % v for v in vin),
                                       " ".join("%x" % v for v in xin))

@@ -54,6 +54,9 @@ mod permute;
 mod same;
 mod shift;
 
+#[cfg(test)]
+mod tests;
+
 /// The groups in table order. Modified immediate comes before shift by immediate: the two
 /// share bits 28:23 and differ in `immh` being zero.
 const PARTS: &[&[Row]] = &[
