@@ -1,7 +1,7 @@
 //! Test support shared by the per-class instruction tests and the differential harness: a flat
 //! little memory and a runner for a short code sequence.
 
-use crate::engine::{Cpu, Stop};
+use crate::engine::{Cpu, EngineKind, Stop};
 use crate::mem::{Access, FaultKind, Mem, MemFault};
 use crate::model;
 use crate::state::CpuState;
@@ -79,9 +79,10 @@ pub const CODE: u64 = 0x10_0000;
 /// Start of the data area of [`run`]'s memory (64 KiB after the code).
 pub const DATA: u64 = 0x11_0000;
 
-/// Run `words` at [`CODE`] from `state` until the BRK that [`run`] appends (or any other
-/// stop). Memory covers `CODE..CODE+128KiB`; `mem_init` may fill it first.
-pub fn run_with(
+/// Run `words` at [`CODE`] from `state` on one engine until the BRK that [`run`] appends (or
+/// any other stop). Memory covers `CODE..CODE+128KiB`; `mem_init` may fill it first.
+pub fn run_on(
+    engine: EngineKind,
     words: &[u32],
     state: CpuState,
     mem_init: impl FnOnce(&mut FlatMem),
@@ -91,11 +92,57 @@ pub fn run_with(
     code.push(0xd420_0000); // BRK #0
     mem.load_words(CODE, &code);
     mem_init(&mut mem);
-    let mut cpu = Cpu::new(model::CORTEX_A72);
+    let mut cpu = Cpu::with_engine(model::CORTEX_A72, engine);
     cpu.state = state;
     cpu.state.pc = CODE;
     let stop = cpu.run(&mut mem);
     (cpu.state, mem, stop)
+}
+
+/// Everything a test can observe of a run, for comparing engines.
+fn observable(r: &(CpuState, FlatMem, Stop)) -> impl PartialEq + std::fmt::Debug + '_ {
+    let (st, mem, stop) = r;
+    (
+        st.x,
+        st.v,
+        st.pc,
+        st.nzcv,
+        st.fpcr,
+        st.fpsr,
+        st.tpidr_el0,
+        st.monitor,
+        *stop,
+        &mem.data,
+    )
+}
+
+/// Run `words` under the interpreter and under the JIT (every block compiled), check both
+/// end in the same state, memory and stop, and return the interpreter's result. Every
+/// instruction test that uses this therefore tests both tiers.
+pub fn run_with(
+    words: &[u32],
+    state: CpuState,
+    mem_init: impl Fn(&mut FlatMem),
+) -> (CpuState, FlatMem, Stop) {
+    let interp = run_on(EngineKind::Interp, words, state.clone(), &mem_init);
+    let jit = run_on(EngineKind::Jit, words, state, &mem_init);
+    if observable(&interp) != observable(&jit) {
+        let (si, sj) = (&interp.0, &jit.0);
+        let mut diff = String::new();
+        for r in 0..32 {
+            if si.x[r] != sj.x[r] {
+                diff += &format!("x{r}: interp {:#x} jit {:#x}\n", si.x[r], sj.x[r]);
+            }
+            if si.v[r] != sj.v[r] {
+                diff += &format!("v{r}: interp {:#x} jit {:#x}\n", si.v[r], sj.v[r]);
+            }
+        }
+        panic!(
+            "interpreter and JIT disagree on {words:08x?}:\n{diff}interp: pc {:#x} nzcv {:#x} fpsr {:#x} {:?}\njit:    pc {:#x} nzcv {:#x} fpsr {:#x} {:?}\nmemory equal: {}",
+            si.pc, si.nzcv, si.fpsr, interp.2, sj.pc, sj.nzcv, sj.fpsr, jit.2, interp.1.data == jit.1.data
+        );
+    }
+    interp
 }
 
 /// Run `words` with registers `x` set (others zero); returns the final state.
