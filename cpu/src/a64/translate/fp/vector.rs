@@ -1,0 +1,1 @@
+//! AdvSIMD floating point: vector, scalar pairwise and by-element forms.
