@@ -152,7 +152,6 @@ fn fmov_vector_high_half() {
 // Differential test against Unicorn
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // the vector kinds are used by the vector tests
 pub(crate) enum K {
     /// Operands are single precision in V1..V3.
     S,
@@ -550,6 +549,155 @@ fn scalar_matches_unicorn() {
         return;
     };
     for b in bad.iter().take(40) {
+        eprintln!("{b}");
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} cases differ",
+        bad.len(),
+        cases.len()
+    );
+}
+
+const VECTOR: &[(&str, u32, K)] = &[
+    ("fadd v0.4s,v1.4s,v2.4s", 0x4e22d420, K::V4S),
+    ("fsub v0.2s,v1.2s,v2.2s", 0x0ea2d420, K::V4S),
+    ("fmul v0.2d,v1.2d,v2.2d", 0x6e62dc20, K::V2D),
+    ("fdiv v0.4s,v1.4s,v2.4s", 0x6e22fc20, K::V4S),
+    ("fmax v0.2d,v1.2d,v2.2d", 0x4e62f420, K::V2D),
+    ("fmin v0.4s,v1.4s,v2.4s", 0x4ea2f420, K::V4S),
+    ("fmaxnm v0.4s,v1.4s,v2.4s", 0x4e22c420, K::V4S),
+    ("fminnm v0.2d,v1.2d,v2.2d", 0x4ee2c420, K::V2D),
+    ("fmla v0.4s,v1.4s,v2.4s", 0x4e22cc20, K::V4S),
+    ("fmls v0.2d,v1.2d,v2.2d", 0x4ee2cc20, K::V2D),
+    ("fabd v0.4s,v1.4s,v2.4s", 0x6ea2d420, K::V4S),
+    ("fmulx v0.2d,v1.2d,v2.2d", 0x4e62dc20, K::V2D),
+    ("frecps v0.4s,v1.4s,v2.4s", 0x4e22fc20, K::V4S),
+    ("frsqrts v0.2d,v1.2d,v2.2d", 0x4ee2fc20, K::V2D),
+    ("frsqrts v0.4s,v1.4s,v2.4s", 0x4ea2fc20, K::V4S),
+    ("faddp v0.4s,v1.4s,v2.4s", 0x6e22d420, K::V4S),
+    ("faddp v0.2s,v1.2s,v2.2s", 0x2e22d420, K::V4S),
+    ("fmaxp v0.2d,v1.2d,v2.2d", 0x6e62f420, K::V2D),
+    ("fminp v0.4s,v1.4s,v2.4s", 0x6ea2f420, K::V4S),
+    ("fmaxnmp v0.4s,v1.4s,v2.4s", 0x6e22c420, K::V4S),
+    ("fminnmp v0.2d,v1.2d,v2.2d", 0x6ee2c420, K::V2D),
+    ("fcmeq v0.4s,v1.4s,v2.4s", 0x4e22e420, K::V4S),
+    ("fcmge v0.2d,v1.2d,v2.2d", 0x6e62e420, K::V2D),
+    ("fcmgt v0.4s,v1.4s,v2.4s", 0x6ea2e420, K::V4S),
+    ("facge v0.4s,v1.4s,v2.4s", 0x6e22ec20, K::V4S),
+    ("facgt v0.2d,v1.2d,v2.2d", 0x6ee2ec20, K::V2D),
+    ("fmulx s0,s1,s2", 0x5e22dc20, K::S),
+    ("fcmeq d0,d1,d2", 0x5e62e420, K::D),
+    ("frecps s0,s1,s2", 0x5e22fc20, K::S),
+    ("frsqrts d0,d1,d2", 0x5ee2fc20, K::D),
+    ("fcmge s0,s1,s2", 0x7e22e420, K::S),
+    ("facge d0,d1,d2", 0x7e62ec20, K::D),
+    ("fabd s0,s1,s2", 0x7ea2d420, K::S),
+    ("fcmgt d0,d1,d2", 0x7ee2e420, K::D),
+    ("facgt s0,s1,s2", 0x7ea2ec20, K::S),
+    ("fcvtn v0.4h,v1.4s", 0x0e216820, K::V4S),
+    ("fcvtn2 v0.8h,v1.4s", 0x4e216820, K::V4S),
+    ("fcvtn v0.2s,v1.2d", 0x0e616820, K::V2D),
+    ("fcvtn2 v0.4s,v1.2d", 0x4e616820, K::V2D),
+    ("fcvtxn v0.2s,v1.2d", 0x2e616820, K::V2D),
+    ("fcvtxn2 v0.4s,v1.2d", 0x6e616820, K::V2D),
+    ("fcvtxn s0,d1", 0x7e616820, K::D),
+    ("fcvtl v0.4s,v1.4h", 0x0e217820, K::V4S),
+    ("fcvtl2 v0.4s,v1.8h", 0x4e217820, K::V4S),
+    ("fcvtl v0.2d,v1.2s", 0x0e617820, K::V4S),
+    ("fcvtl2 v0.2d,v1.4s", 0x4e617820, K::V4S),
+    ("frintn v0.4s,v1.4s", 0x4e218820, K::V4S),
+    ("frintm v0.2d,v1.2d", 0x4e619820, K::V2D),
+    ("frintp v0.4s,v1.4s", 0x4ea18820, K::V4S),
+    ("frintz v0.2d,v1.2d", 0x4ee19820, K::V2D),
+    ("frinta v0.4s,v1.4s", 0x6e218820, K::V4S),
+    ("frintx v0.2d,v1.2d", 0x6e619820, K::V2D),
+    ("frinti v0.4s,v1.4s", 0x6ea19820, K::V4S),
+    ("fcvtns v0.4s,v1.4s", 0x4e21a820, K::V4S),
+    ("fcvtnu v0.2d,v1.2d", 0x6e61a820, K::V2D),
+    ("fcvtms v0.4s,v1.4s", 0x4e21b820, K::V4S),
+    ("fcvtmu v0.4s,v1.4s", 0x6e21b820, K::V4S),
+    ("fcvtas v0.2d,v1.2d", 0x4e61c820, K::V2D),
+    ("fcvtau v0.4s,v1.4s", 0x6e21c820, K::V4S),
+    ("fcvtps v0.4s,v1.4s", 0x4ea1a820, K::V4S),
+    ("fcvtpu v0.2d,v1.2d", 0x6ee1a820, K::V2D),
+    ("fcvtzs v0.2s,v1.2s", 0x0ea1b820, K::V4S),
+    ("fcvtzu v0.2d,v1.2d", 0x6ee1b820, K::V2D),
+    ("scvtf v0.4s,v1.4s", 0x4e21d820, K::V4S),
+    ("ucvtf v0.2d,v1.2d", 0x6e61d820, K::V2D),
+    ("scvtf v0.2d,v1.2d", 0x4e61d820, K::V2D),
+    ("ucvtf v0.4s,v1.4s", 0x6e21d820, K::V4S),
+    ("fcmgt v0.4s,v1.4s,#0.0", 0x4ea0c820, K::V4S),
+    ("fcmeq v0.2d,v1.2d,#0.0", 0x4ee0d820, K::V2D),
+    ("fcmlt v0.4s,v1.4s,#0.0", 0x4ea0e820, K::V4S),
+    ("fcmge v0.2d,v1.2d,#0.0", 0x6ee0c820, K::V2D),
+    ("fcmle v0.4s,v1.4s,#0.0", 0x6ea0d820, K::V4S),
+    ("fabs v0.4s,v1.4s", 0x4ea0f820, K::V4S),
+    ("fneg v0.2d,v1.2d", 0x6ee0f820, K::V2D),
+    ("fsqrt v0.4s,v1.4s", 0x6ea1f820, K::V4S),
+    ("fsqrt v0.2d,v1.2d", 0x6ee1f820, K::V2D),
+    ("frecpe v0.4s,v1.4s", 0x4ea1d820, K::V4S),
+    ("frecpe v0.2d,v1.2d", 0x4ee1d820, K::V2D),
+    ("frsqrte v0.4s,v1.4s", 0x6ea1d820, K::V4S),
+    ("frsqrte v0.2d,v1.2d", 0x6ee1d820, K::V2D),
+    ("frecpe s0,s1", 0x5ea1d820, K::S),
+    ("frsqrte d0,d1", 0x7ee1d820, K::D),
+    ("frecpx s0,s1", 0x5ea1f820, K::S),
+    ("frecpx d0,d1", 0x5ee1f820, K::D),
+    ("fcvtns s0,s1", 0x5e21a820, K::S),
+    ("fcvtmu d0,d1", 0x7e61b820, K::D),
+    ("fcvtas d0,d1", 0x5e61c820, K::D),
+    ("fcvtpu s0,s1", 0x7ea1a820, K::S),
+    ("fcvtzs d0,d1", 0x5ee1b820, K::D),
+    ("fcvtzu s0,s1", 0x7ea1b820, K::S),
+    ("scvtf s0,s1", 0x5e21d820, K::S),
+    ("ucvtf d0,d1", 0x7e61d820, K::D),
+    ("fcmgt s0,s1,#0.0", 0x5ea0c820, K::S),
+    ("fcmle d0,d1,#0.0", 0x7ee0d820, K::D),
+    ("fmaxnmp s0,v1.2s", 0x7e30c820, K::V4S),
+    ("faddp d0,v1.2d", 0x7e70d820, K::V2D),
+    ("faddp s0,v1.2s", 0x7e30d820, K::V4S),
+    ("fmaxp s0,v1.2s", 0x7e30f820, K::V4S),
+    ("fminnmp d0,v1.2d", 0x7ef0c820, K::V2D),
+    ("fminp s0,v1.2s", 0x7eb0f820, K::V4S),
+    ("fmaxnmv s0,v1.4s", 0x6e30c820, K::V4S),
+    ("fmaxv s0,v1.4s", 0x6e30f820, K::V4S),
+    ("fminnmv s0,v1.4s", 0x6eb0c820, K::V4S),
+    ("fminv s0,v1.4s", 0x6eb0f820, K::V4S),
+    ("scvtf v0.4s,v1.4s,#3", 0x4f3de420, K::V4S),
+    ("ucvtf v0.2d,v1.2d,#50", 0x6f4ee420, K::V2D),
+    ("fcvtzs v0.4s,v1.4s,#32", 0x4f20fc20, K::V4S),
+    ("fcvtzu v0.2d,v1.2d,#1", 0x6f7ffc20, K::V2D),
+    ("scvtf s0,s1,#7", 0x5f39e420, K::S),
+    ("fcvtzu d0,d1,#64", 0x7f40fc20, K::D),
+    ("fmla v0.4s,v1.4s,v2.s[3]", 0x4fa21820, K::V4S),
+    ("fmls v0.2d,v1.2d,v2.d[1]", 0x4fc25820, K::V2D),
+    ("fmul v0.2s,v1.2s,v2.s[1]", 0x0fa29020, K::V4S),
+    ("fmulx v0.4s,v1.4s,v2.s[2]", 0x6f829820, K::V4S),
+    ("fmla s0,s1,v2.s[1]", 0x5fa21020, K::S),
+    ("fmls d0,d1,v2.d[1]", 0x5fc25820, K::D),
+    ("fmul s0,s1,v2.s[3]", 0x5fa29820, K::S),
+    ("fmulx d0,d1,v2.d[0]", 0x7fc29020, K::D),
+    ("fmul v0.4s,v1.4s,v18.s[2]", 0x4f929820, K::V4S),
+    ("fmov v0.4s,#1.5", 0x4f03f700, K::V4S),
+    ("fmov v0.2s,#-3.0", 0x0f04f500, K::V4S),
+    ("fmov v0.2d,#0.25", 0x6f02f600, K::V2D),
+];
+
+#[test]
+fn vector_matches_unicorn() {
+    let mut rng = Rng(0x0fed_cba9_8765_4321);
+    let mut cases = Vec::new();
+    for &(name, insn, k) in VECTOR {
+        for _ in 0..200 {
+            cases.push(gen_case(&mut rng, name, insn, k));
+        }
+    }
+    let Some(bad) = differential(&cases) else {
+        eprintln!("skipped: python3 with unicorn not available");
+        return;
+    };
+    for b in bad.iter().take(60) {
         eprintln!("{b}");
     }
     assert!(
