@@ -535,12 +535,28 @@ pub(crate) fn differential(cases: &[Case]) -> Option<Vec<String>> {
     Some(bad)
 }
 
+/// The generator seed: `default`, or `FP_DIFF_SEED`.
+fn seed(default: u64) -> u64 {
+    std::env::var("FP_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Cases per instruction: `default`, or `FP_DIFF_CASES` for a longer run.
+fn cases_per_insn(default: usize) -> usize {
+    std::env::var("FP_DIFF_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn scalar_matches_unicorn() {
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Rng(seed(0x1234_5678_9abc_def1));
     let mut cases = Vec::new();
     for &(name, insn, k) in SCALAR {
-        for _ in 0..300 {
+        for _ in 0..cases_per_insn(300) {
             cases.push(gen_case(&mut rng, name, insn, k));
         }
     }
@@ -686,10 +702,10 @@ const VECTOR: &[(&str, u32, K)] = &[
 
 #[test]
 fn vector_matches_unicorn() {
-    let mut rng = Rng(0x0fed_cba9_8765_4321);
+    let mut rng = Rng(seed(0x0fed_cba9_8765_4321));
     let mut cases = Vec::new();
     for &(name, insn, k) in VECTOR {
-        for _ in 0..200 {
+        for _ in 0..cases_per_insn(200) {
             cases.push(gen_case(&mut rng, name, insn, k));
         }
     }
