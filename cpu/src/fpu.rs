@@ -23,7 +23,8 @@
 //! are formed exactly in 128 bits (far operands jammed into a sticky bit) and [`round`]ed once,
 //! exactly as `FPRound` does, so every rounding mode, flush-to-zero and all flags are exact.
 //! The common case of round-to-nearest without flush-to-zero on normal operands takes a fast
-//! path with host arithmetic for add/sub/mul/div (inexactness found from exact error terms).
+//! path with host arithmetic for add/sub/mul/div/sqrt (inexactness found from exact error terms
+//! or integer significand products).
 
 use crate::state::{fpcr as cr, fpsr as sr};
 
@@ -532,6 +533,61 @@ fn fast_mul(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> Option<u64> {
     }
 }
 
+/// The significand (with the implicit bit) of a normal number of `sz`.
+fn significand(sz: FpSize, bits: u64) -> u128 {
+    ((bits & ((1 << sz.fbits()) - 1)) | (1 << sz.fbits())) as u128
+}
+
+/// `v` without its trailing zero bits (v != 0).
+fn odd_part(v: u128) -> u128 {
+    v >> v.trailing_zeros()
+}
+
+fn fast_div(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> Option<u64> {
+    if !env.plain() || !normal_both(sz, a, b) {
+        return None;
+    }
+    let q = match sz {
+        FpSize::D => {
+            let q = f64::from_bits(a) / f64::from_bits(b);
+            if !normal_result_d(q) {
+                return None;
+            }
+            q.to_bits()
+        }
+        FpSize::S => {
+            let q = f32::from_bits(a as u32) / f32::from_bits(b as u32);
+            if !normal_result_s(q) {
+                return None;
+            }
+            q.to_bits() as u64
+        }
+        FpSize::H => return None,
+    };
+    // q is exact iff q * b == a; as q is within an ulp of a / b, comparing the odd parts of
+    // the integer significands decides it.
+    if odd_part(significand(sz, q) * significand(sz, b)) != odd_part(significand(sz, a)) {
+        env.raise(sr::IXC);
+    }
+    Some(q)
+}
+
+fn fast_sqrt(env: &mut FpEnv, sz: FpSize, a: u64) -> Option<u64> {
+    if !env.plain() || !normal_both(sz, a, a) || a & sz.sign_bit() != 0 {
+        return None;
+    }
+    let r = match sz {
+        FpSize::D => f64::from_bits(a).sqrt().to_bits(),
+        FpSize::S => f32::from_bits(a as u32).sqrt().to_bits() as u64,
+        FpSize::H => return None,
+    };
+    let m = significand(sz, r);
+    if odd_part(m * m) != odd_part(significand(sz, a)) {
+        env.raise(sr::IXC);
+    }
+    Some(r)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Arithmetic
 
@@ -638,6 +694,13 @@ pub fn nmul(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> u64 {
 
 /// FDIV.
 pub fn div(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> u64 {
+    if let Some(r) = fast_div(env, sz, a, b) {
+        return r;
+    }
+    div_soft(env, sz, a, b)
+}
+
+fn div_soft(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> u64 {
     let rounding = env.rounding();
     let va = unpack(env, sz, a);
     let vb = unpack(env, sz, b);
@@ -691,6 +754,13 @@ fn isqrt(m: u128) -> (u128, bool) {
 
 /// FSQRT.
 pub fn sqrt(env: &mut FpEnv, sz: FpSize, a: u64) -> u64 {
+    if let Some(r) = fast_sqrt(env, sz, a) {
+        return r;
+    }
+    sqrt_soft(env, sz, a)
+}
+
+fn sqrt_soft(env: &mut FpEnv, sz: FpSize, a: u64) -> u64 {
     let rounding = env.rounding();
     let va = unpack(env, sz, a);
     match va.kind {
@@ -1295,5 +1365,136 @@ pub fn ursqrte(a: u32) -> u32 {
         0xffff_ffff
     } else {
         rsqrt_estimate_table(a >> 23) << 23
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64*
+    fn next(s: &mut u64) -> u64 {
+        *s ^= *s >> 12;
+        *s ^= *s << 25;
+        *s ^= *s >> 27;
+        s.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    type Op = fn(&mut FpEnv, FpSize, u64, u64) -> u64;
+
+    /// The host fast paths agree with the soft-float paths (result and flags) on random
+    /// operands, including near-equal ones (exact and cancelling results).
+    #[test]
+    fn fast_paths_match_soft_float() {
+        let ops: [(&str, Op, Op); 5] = [
+            ("add", add, |e, z, a, b| addsub(e, z, a, b, false)),
+            ("sub", sub, |e, z, a, b| addsub(e, z, a, b, true)),
+            ("mul", mul, |e, z, a, b| mul_x(e, z, a, b, false)),
+            ("div", div, div_soft),
+            (
+                "sqrt",
+                |e, z, a, _| sqrt(e, z, a),
+                |e, z, a, _| sqrt_soft(e, z, a),
+            ),
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15;
+        for sz in [FpSize::S, FpSize::D] {
+            for (name, fast, soft) in ops {
+                for k in 0..20000 {
+                    let r = next(&mut seed);
+                    let mut a = r & sz.mask();
+                    let mut b = next(&mut seed) & sz.mask();
+                    match k % 4 {
+                        // Small significands: exact results are common.
+                        0 => {
+                            a &= !((1 << (sz.fbits() - 4)) - 1);
+                            b &= !((1 << (sz.fbits() - 4)) - 1);
+                        }
+                        1 => b = (a ^ (r & 7)) ^ sz.sign_bit(),
+                        2 => {
+                            // Keep exponents mid-range.
+                            let f = sz.fbits();
+                            a = (a & !(sz.emax() << f)) | ((sz.emax() / 2) << f);
+                            b = (b & !(sz.emax() << f)) | ((sz.emax() / 2 + (r >> 60)) << f);
+                        }
+                        _ => {}
+                    }
+                    let (mut f1, mut f2) = (0, 0);
+                    let x = fast(&mut FpEnv::new(0, &mut f1), sz, a, b);
+                    let y = soft(&mut FpEnv::new(0, &mut f2), sz, a, b);
+                    assert_eq!(
+                        (x, f1),
+                        (y, f2),
+                        "{name} {sz:?} {a:#x} {b:#x}: fast {x:#x} flags {f1:#x}, soft {y:#x} flags {f2:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn round_to_odd_and_half_conversions() {
+        let mut f = 0;
+        let mut env = FpEnv::new(0, &mut f);
+        // 1 + 2^-30 (double) to single with round-to-odd: 1 + 2^-23, inexact.
+        let d = 0x3ff0_0000_0040_0000;
+        assert_eq!(
+            convert(&mut env, FpSize::D, FpSize::S, d, Rounding::Odd),
+            0x3f80_0001
+        );
+        assert_eq!(f, sr::IXC);
+        // 65520.0 (single) rounds to +inf in half precision (overflow), 65519 to max normal.
+        let mut f = 0;
+        let mut env = FpEnv::new(0, &mut f);
+        assert_eq!(
+            convert(
+                &mut env,
+                FpSize::S,
+                FpSize::H,
+                0x477f_f000,
+                Rounding::TieEven
+            ),
+            0x7c00
+        );
+        assert_eq!(f, sr::OFC | sr::IXC);
+        let mut f = 0;
+        let mut env = FpEnv::new(0, &mut f);
+        assert_eq!(
+            convert(
+                &mut env,
+                FpSize::S,
+                FpSize::H,
+                0x477f_ef00,
+                Rounding::TieEven
+            ),
+            0x7bff
+        );
+        // A half signalling NaN widens quieted, payload kept in the top fraction bits.
+        let mut f = 0;
+        let mut env = FpEnv::new(0, &mut f);
+        assert_eq!(
+            convert(&mut env, FpSize::H, FpSize::S, 0xfd01, Rounding::TieEven),
+            0xffe0_2000
+        );
+        assert_eq!(f, sr::IOC);
+    }
+
+    #[test]
+    fn to_fixed_saturation_edges() {
+        let cases: [(u64, bool, u32, u64, u32); 6] = [
+            // (double bits, unsigned, ibits, result, flags)
+            (0x41df_ffff_ffc0_0000, false, 32, 0x7fff_ffff, 0), // 2^31 - 1
+            (0x41e0_0000_0000_0000, false, 32, 0x7fff_ffff, sr::IOC), // 2^31
+            (0xc1e0_0000_0000_0000, false, 32, 0x8000_0000, 0), // -2^31
+            (0x43f0_0000_0000_0000, true, 64, u64::MAX, sr::IOC), // 2^64
+            (0xbfe0_0000_0000_0000, true, 64, 0, sr::IXC),      // -0.5 -> 0, inexact only
+            (0xbff0_0000_0000_0000, true, 32, 0, sr::IOC),      // -1.0 unsigned
+        ];
+        for (x, unsigned, ibits, want, flags) in cases {
+            let mut f = 0;
+            let mut env = FpEnv::new(0, &mut f);
+            let got = to_fixed(&mut env, FpSize::D, x, 0, unsigned, ibits, Rounding::Zero);
+            assert_eq!((got, f), (want, flags), "{x:#x}");
+        }
     }
 }
