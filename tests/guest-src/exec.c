@@ -9,7 +9,7 @@
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "child")) {
         printf("child argv0 %s args %d %s env %s\n", strrchr(argv[0], '/') ? "path" : argv[0], argc,
-               argv[2], getenv("ARMBOARD_TEST_VAR"));
+               argv[2], getenv("EXEC_TEST_VAR"));
         return 7;
     }
     if (argc > 2 && !strcmp(argv[1], "script")) {
@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     pid_t c = fork();
     if (c == 0) {
         char *args[] = {"renamed", "child", "x", NULL};
-        char *env[] = {"ARMBOARD_TEST_VAR=yes", NULL};
+        char *env[] = {"EXEC_TEST_VAR=yes", NULL};
         execve(exe, args, env);
         perror("execve");
         _exit(99);
