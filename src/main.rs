@@ -1,6 +1,7 @@
 //! The armboard command line.
 
 use anyhow::Context;
+use armboard_cpu::EngineKind;
 use armboard_firmware::deb::{Cache, Sysroot};
 use armboard_machines::linux_user::{self, UserConfig};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -26,6 +27,16 @@ enum Engine {
     Jit,
     /// Interpret cold code, compile hot code.
     Tiered,
+}
+
+impl From<Engine> for EngineKind {
+    fn from(e: Engine) -> Self {
+        match e {
+            Engine::Interp => EngineKind::Interp,
+            Engine::Jit => EngineKind::Jit,
+            Engine::Tiered => EngineKind::Tiered,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -88,7 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.cmd {
         Cmd::User {
             sysroot,
-            engine: _,
+            engine,
             mut program,
             args,
             fetch,
@@ -117,6 +128,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 args,
                 sysroot,
                 env,
+                engine: engine.into(),
             };
             linux_user::run(&cfg).context("user mode")
         }

@@ -3,13 +3,14 @@
 
 use crate::a64::translate_block;
 use crate::interp::{run_block, BlockExit};
-use crate::ir::Block;
+use crate::ir::{Block, HelperError, Terminal};
+use crate::jit::runtime::JitCtx;
+use crate::jit::{self, BlockFn, Jit, JitStats};
 use crate::mem::{Mem, MemFault};
 use crate::model::CpuModel;
 use crate::state::CpuState;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -48,62 +49,163 @@ impl Hasher for PcHasher {
     }
 }
 
-type BlockMap = HashMap<u64, Rc<Block>, BuildHasherDefault<PcHasher>>;
+/// Which tiers run guest code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// The IR interpreter only.
+    Interp,
+    /// Compile every block before its first run (for testing the JIT).
+    Jit,
+    /// Interpret cold blocks; compile a block once it has run [`Cpu::hot_threshold`] times.
+    #[default]
+    Tiered,
+}
+
+impl EngineKind {
+    /// From `ARMBOARD_ENGINE` (interp, jit, tiered); the default when unset or unknown.
+    pub fn from_env() -> Self {
+        match std::env::var("ARMBOARD_ENGINE").as_deref() {
+            Ok("interp") => EngineKind::Interp,
+            Ok("jit") => EngineKind::Jit,
+            _ => EngineKind::Tiered,
+        }
+    }
+}
+
+/// One translated block and, once hot, its compiled code.
+struct Entry {
+    block: Block,
+    hits: u32,
+    code: Option<BlockFn>,
+}
+
+type BlockMap = HashMap<u64, Box<Entry>, BuildHasherDefault<PcHasher>>;
+
+/// Blocks run this many times in the interpreter before the tiered engine compiles them.
+pub const DEFAULT_HOT_THRESHOLD: u32 = 40;
 
 /// One vCPU: state, its code cache and its interpreter scratch.
 pub struct Cpu {
     pub state: CpuState,
     pub model: CpuModel,
+    pub engine: EngineKind,
+    pub hot_threshold: u32,
     blocks: BlockMap,
     temps: Vec<u64>,
+    jit: Option<Jit>,
     /// Set from other threads to make [`Cpu::run`] return [`Stop::Interrupted`] at the next
     /// block boundary.
     pub interrupt: Arc<AtomicBool>,
     /// Guest instructions retired (counted per block).
     pub retired: u64,
+    /// Of those, retired in compiled code.
+    pub retired_jit: u64,
 }
 
 impl Cpu {
     pub fn new(model: CpuModel) -> Self {
+        Self::with_engine(model, EngineKind::default())
+    }
+
+    pub fn with_engine(model: CpuModel, engine: EngineKind) -> Self {
+        let jit = match engine {
+            EngineKind::Interp => None,
+            _ => match Jit::new() {
+                Ok(j) => Some(j),
+                Err(e) => {
+                    log::warn!("{e}; running interpreted");
+                    None
+                }
+            },
+        };
         Self {
             state: CpuState::new(),
             model,
+            engine,
+            hot_threshold: match engine {
+                EngineKind::Jit => 0,
+                _ => DEFAULT_HOT_THRESHOLD,
+            },
             blocks: BlockMap::default(),
             temps: Vec::new(),
+            jit,
             interrupt: Arc::new(AtomicBool::new(false)),
             retired: 0,
+            retired_jit: 0,
         }
+    }
+
+    /// JIT counters, if the JIT tier is on.
+    pub fn jit_stats(&self) -> Option<JitStats> {
+        self.jit.as_ref().map(|j| j.stats)
     }
 
     /// Forget all translated code (after munmap/mprotect of code, or IC IALLU).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
+        if let Some(j) = &mut self.jit {
+            j.flush();
+        }
     }
 
-    /// Forget translated code overlapping `[start, end)`.
+    /// Forget translated code overlapping `[start, end)`. Compiled code of dropped blocks is
+    /// reclaimed with its generation.
     pub fn invalidate_range(&mut self, start: u64, end: u64) {
         self.blocks
-            .retain(|&pc, b| pc + 4 * b.len as u64 <= start || pc >= end);
-    }
-
-    fn block(&mut self, mem: &mut impl Mem, pc: u64) -> Rc<Block> {
-        if let Some(b) = self.blocks.get(&pc) {
-            return b.clone();
-        }
-        let b = Rc::new(translate_block(mem, pc));
-        self.blocks.insert(pc, b.clone());
-        b
+            .retain(|&pc, e| pc + 4 * e.block.len as u64 <= start || pc >= end);
     }
 
     /// Run until something needs the machine.
-    pub fn run(&mut self, mem: &mut impl Mem) -> Stop {
+    pub fn run<M: Mem>(&mut self, mem: &mut M) -> Stop {
         loop {
             if self.interrupt.load(Ordering::Relaxed) {
                 return Stop::Interrupted;
             }
-            let b = self.block(mem, self.state.pc);
-            self.retired += b.len as u64;
-            let exit = run_block(&b, &mut self.state, mem, &mut self.temps);
+            let pc = self.state.pc;
+            if !self.blocks.contains_key(&pc) {
+                if self.jit.as_ref().is_some_and(Jit::wants_flush) {
+                    self.flush_code();
+                }
+                let block = translate_block(mem, pc);
+                self.blocks.insert(
+                    pc,
+                    Box::new(Entry {
+                        block,
+                        hits: 0,
+                        code: None,
+                    }),
+                );
+            }
+            let Cpu {
+                blocks,
+                state,
+                temps,
+                jit,
+                hot_threshold,
+                ..
+            } = self;
+            let entry = blocks.get_mut(&pc).expect("inserted above");
+            if entry.code.is_none() {
+                if let Some(j) = jit.as_mut() {
+                    if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
+                        entry.code = j.compile(&entry.block, mem.fast_path());
+                        if entry.code.is_none() {
+                            // Refused: never try again.
+                            entry.hits = 0;
+                            *hot_threshold = (*hot_threshold).max(1);
+                        }
+                    }
+                }
+            }
+            let len = entry.block.len as u64;
+            self.retired += len;
+            let exit = if let Some(code) = entry.code {
+                self.retired_jit += len;
+                run_compiled(code, &entry.block, state, mem)
+            } else {
+                entry.hits = entry.hits.saturating_add(1);
+                run_block(&entry.block, state, mem, temps)
+            };
             if self.state.ic_flush {
                 self.state.ic_flush = false;
                 self.flush_code();
@@ -117,5 +219,41 @@ impl Cpu {
                 BlockExit::Wait => return Stop::Wait,
             }
         }
+    }
+}
+
+/// Run compiled code and turn its exit code into the interpreter's [`BlockExit`].
+fn run_compiled<M: Mem>(code: BlockFn, block: &Block, st: &mut CpuState, mem: &mut M) -> BlockExit {
+    let mut ctx = JitCtx {
+        failed: 0,
+        state: st,
+        mem: mem as &mut dyn Mem as *mut dyn Mem,
+        scratch: [0; 2],
+        error: None,
+    };
+    // SAFETY: `code` was compiled from `block` by this CPU's JIT and its generation is alive
+    // (flushes clear the block map first); the context points at the exclusive borrows above,
+    // which outlive the call.
+    let r = unsafe { code(ctx.state, &mut ctx) };
+    let error = ctx.error;
+    match r {
+        jit::EXIT_CONTINUE => BlockExit::Continue,
+        jit::EXIT_SVC => match block.terminal {
+            Terminal::Svc { imm, .. } => BlockExit::Svc(imm),
+            _ => BlockExit::Svc(0),
+        },
+        jit::EXIT_BRK => match block.terminal {
+            Terminal::Brk { imm, .. } => BlockExit::Brk(imm),
+            _ => BlockExit::Brk(0),
+        },
+        jit::EXIT_UNDEFINED => match block.terminal {
+            Terminal::Undefined { insn, .. } => BlockExit::Undefined(insn),
+            _ => BlockExit::Undefined(0),
+        },
+        jit::EXIT_WAIT => BlockExit::Wait,
+        _ => match error {
+            Some(HelperError::Mem(f)) => BlockExit::Fault(f),
+            _ => BlockExit::Undefined(mem.fetch(st.pc).unwrap_or(0)),
+        },
     }
 }

@@ -204,6 +204,55 @@ fn size_mask(size: u8) -> u128 {
     }
 }
 
+/// LDXR and friends: an aligned load that arms the monitor. Shared by both tiers.
+pub fn load_exclusive<M: Mem + ?Sized>(
+    st: &mut CpuState,
+    mem: &mut M,
+    a: u64,
+    size: u8,
+) -> Result<u128, MemFault> {
+    if !a.is_multiple_of(size as u64) {
+        return Err(MemFault::new(a, Access::Read, FaultKind::Alignment));
+    }
+    let v = if size == 16 {
+        mem.read128(a)?
+    } else {
+        u128::from(mem.read(a, size)?)
+    };
+    st.monitor.valid = true;
+    st.monitor.addr = a;
+    st.monitor.size = size;
+    st.monitor.value = v;
+    Ok(v)
+}
+
+/// STXR and friends: returns the status register value (0 stored, 1 failed). The store
+/// succeeds only if the monitor is armed for this address and size and memory still holds
+/// the value the load-exclusive saw (compare-and-swap). Always disarms the monitor.
+pub fn store_exclusive<M: Mem + ?Sized>(
+    st: &mut CpuState,
+    mem: &mut M,
+    a: u64,
+    size: u8,
+    lo: u64,
+    hi: u64,
+) -> Result<u64, MemFault> {
+    if !a.is_multiple_of(size as u64) {
+        return Err(MemFault::new(a, Access::Write, FaultKind::Alignment));
+    }
+    let m = st.monitor;
+    st.monitor.valid = false;
+    if !(m.valid && m.addr == a && m.size == size) {
+        return Ok(1);
+    }
+    let ok = if size == 16 {
+        mem.cmpxchg128(a, m.value, u128::from(lo) | (u128::from(hi) << 64))?
+    } else {
+        mem.cmpxchg(a, size, m.value as u64, lo & size_mask(size) as u64)?
+    };
+    Ok((!ok) as u64)
+}
+
 /// Run `block` once. `temps` is scratch reused across calls (no allocation per block run once
 /// it has grown to the largest block).
 pub fn run_block<M: Mem + AsDynMem + ?Sized>(
@@ -329,33 +378,15 @@ pub fn run_block<M: Mem + AsDynMem + ?Sized>(
                 dst_hi,
                 addr,
                 size,
-            } => {
-                let a = t[addr.0 as usize];
-                if !a.is_multiple_of(size as u64) {
-                    fault!(
-                        i,
-                        BlockExit::Fault(MemFault::new(a, Access::Read, FaultKind::Alignment))
-                    )
-                }
-                let r = if size == 16 {
-                    mem.read128(a)
-                } else {
-                    mem.read(a, size).map(u128::from)
-                };
-                match r {
-                    Ok(v) => {
-                        t[dst.0 as usize] = v as u64;
-                        if let Some(h) = dst_hi {
-                            t[h.0 as usize] = (v >> 64) as u64;
-                        }
-                        st.monitor.valid = true;
-                        st.monitor.addr = a;
-                        st.monitor.size = size;
-                        st.monitor.value = v;
+            } => match load_exclusive(st, mem, t[addr.0 as usize], size) {
+                Ok(v) => {
+                    t[dst.0 as usize] = v as u64;
+                    if let Some(h) = dst_hi {
+                        t[h.0 as usize] = (v >> 64) as u64;
                     }
-                    Err(f) => fault!(i, BlockExit::Fault(f)),
                 }
-            }
+                Err(f) => fault!(i, BlockExit::Fault(f)),
+            },
             Op::StoreExcl {
                 status,
                 addr,
@@ -363,36 +394,11 @@ pub fn run_block<M: Mem + AsDynMem + ?Sized>(
                 src_hi,
                 size,
             } => {
-                let a = t[addr.0 as usize];
-                if !a.is_multiple_of(size as u64) {
-                    fault!(
-                        i,
-                        BlockExit::Fault(MemFault::new(a, Access::Write, FaultKind::Alignment))
-                    )
+                let hi = src_hi.map_or(0, |h| t[h.0 as usize]);
+                match store_exclusive(st, mem, t[addr.0 as usize], size, t[src.0 as usize], hi) {
+                    Ok(failed) => t[status.0 as usize] = failed,
+                    Err(f) => fault!(i, BlockExit::Fault(f)),
                 }
-                let m = st.monitor;
-                st.monitor.valid = false;
-                let ok = if m.valid && m.addr == a && m.size == size {
-                    let new = if let Some(h) = src_hi {
-                        u128::from(t[src.0 as usize]) | (u128::from(t[h.0 as usize]) << 64)
-                    } else {
-                        u128::from(t[src.0 as usize]) & size_mask(size)
-                    };
-                    let r = if size == 16 {
-                        mem.cmpxchg128(a, m.value, new)
-                    } else {
-                        mem.cmpxchg(a, size, m.value as u64, new as u64)
-                    };
-                    match r {
-                        Ok(ok) => ok,
-                        Err(f) => fault!(i, BlockExit::Fault(f)),
-                    }
-                } else {
-                    // The architecture requires the store's permissions to be checked even
-                    // when it fails; a probe read is close enough for user mode.
-                    false
-                };
-                t[status.0 as usize] = (!ok) as u64;
             }
             Op::ClearExcl => st.monitor.valid = false,
             Op::CheckAlign { addr, size, write } => {

@@ -9,12 +9,13 @@ pub mod a64;
 pub mod engine;
 pub mod interp;
 pub mod ir;
+pub mod jit;
 pub mod mem;
 pub mod model;
 pub mod state;
 #[doc(hidden)]
 pub mod testing;
 
-pub use engine::{Cpu, Stop};
-pub use mem::{Access, FaultKind, Mem, MemFault};
+pub use engine::{Cpu, EngineKind, Stop};
+pub use mem::{Access, FastMem, FaultKind, Mem, MemFault};
 pub use state::CpuState;

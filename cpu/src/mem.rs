@@ -46,11 +46,34 @@ impl std::fmt::Display for MemFault {
     }
 }
 
+/// A flat window the JIT may access directly: guest address `a` is host address `base + a`
+/// when `a + size <= limit` and the permission byte `perms[a >> 12]` of every page touched has
+/// the access's bit ([`FastMem::READ`] or [`FastMem::WRITE`]). Permission bytes may change
+/// while code runs (mprotect); the window itself must stay valid as long as the memory does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FastMem {
+    pub base: usize,
+    pub perms: usize,
+    pub limit: u64,
+}
+
+impl FastMem {
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const PAGE_SHIFT: u32 = 12;
+}
+
 /// Guest memory as the CPU sees it. Sizes are in bytes: 1, 2, 4 or 8 for scalar accesses.
 /// Values are little-endian and zero-extended into the `u64`.
 pub trait Mem {
     fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault>;
     fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemFault>;
+
+    /// The direct window compiled code may use instead of calling [`Mem::read`] and
+    /// [`Mem::write`], if this memory has one.
+    fn fast_path(&self) -> Option<FastMem> {
+        None
+    }
 
     /// Fetch one instruction word.
     fn fetch(&mut self, addr: u64) -> Result<u32, MemFault>;

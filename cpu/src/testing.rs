@@ -1,8 +1,8 @@
 //! Test support shared by the per-class instruction tests and the differential harness: a flat
 //! little memory and a runner for a short code sequence.
 
-use crate::engine::{Cpu, Stop};
-use crate::mem::{Access, FaultKind, Mem, MemFault};
+use crate::engine::{Cpu, EngineKind, Stop};
+use crate::mem::{Access, FastMem, FaultKind, Mem, MemFault};
 use crate::model;
 use crate::state::CpuState;
 
@@ -10,13 +10,26 @@ use crate::state::CpuState;
 pub struct FlatMem {
     pub base: u64,
     pub data: Vec<u8>,
+    /// One permission byte per page from address 0 up to the end (for the JIT's fast path).
+    perms: Vec<u8>,
 }
 
 impl FlatMem {
     pub fn new(base: u64, len: usize) -> Self {
+        let end = base + len as u64;
+        let perms = (0..end.div_ceil(4096))
+            .map(|p| {
+                if p * 4096 >= base {
+                    FastMem::READ | FastMem::WRITE
+                } else {
+                    0
+                }
+            })
+            .collect();
         Self {
             base,
             data: vec![0; len],
+            perms,
         }
     }
 
@@ -37,6 +50,18 @@ impl FlatMem {
 }
 
 impl Mem for FlatMem {
+    fn fast_path(&self) -> Option<FastMem> {
+        // Page-granular: only when the memory starts and ends on page boundaries.
+        if !self.base.is_multiple_of(4096) || !self.data.len().is_multiple_of(4096) {
+            return None;
+        }
+        Some(FastMem {
+            base: (self.data.as_ptr() as usize).wrapping_sub(self.base as usize),
+            perms: self.perms.as_ptr() as usize,
+            limit: self.base + self.data.len() as u64,
+        })
+    }
+
     fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
         let o = self.off(addr, size as u64, Access::Read)?;
         let mut b = [0u8; 8];
@@ -79,9 +104,10 @@ pub const CODE: u64 = 0x10_0000;
 /// Start of the data area of [`run`]'s memory (64 KiB after the code).
 pub const DATA: u64 = 0x11_0000;
 
-/// Run `words` at [`CODE`] from `state` until the BRK that [`run`] appends (or any other
-/// stop). Memory covers `CODE..CODE+128KiB`; `mem_init` may fill it first.
-pub fn run_with(
+/// Run `words` at [`CODE`] from `state` on one engine until the BRK that [`run`] appends (or
+/// any other stop). Memory covers `CODE..CODE+128KiB`; `mem_init` may fill it first.
+pub fn run_on(
+    engine: EngineKind,
     words: &[u32],
     state: CpuState,
     mem_init: impl FnOnce(&mut FlatMem),
@@ -91,11 +117,57 @@ pub fn run_with(
     code.push(0xd420_0000); // BRK #0
     mem.load_words(CODE, &code);
     mem_init(&mut mem);
-    let mut cpu = Cpu::new(model::CORTEX_A72);
+    let mut cpu = Cpu::with_engine(model::CORTEX_A72, engine);
     cpu.state = state;
     cpu.state.pc = CODE;
     let stop = cpu.run(&mut mem);
     (cpu.state, mem, stop)
+}
+
+/// Everything a test can observe of a run, for comparing engines.
+fn observable(r: &(CpuState, FlatMem, Stop)) -> impl PartialEq + std::fmt::Debug + '_ {
+    let (st, mem, stop) = r;
+    (
+        st.x,
+        st.v,
+        st.pc,
+        st.nzcv,
+        st.fpcr,
+        st.fpsr,
+        st.tpidr_el0,
+        st.monitor,
+        *stop,
+        &mem.data,
+    )
+}
+
+/// Run `words` under the interpreter and under the JIT (every block compiled), check both
+/// end in the same state, memory and stop, and return the interpreter's result. Every
+/// instruction test that uses this therefore tests both tiers.
+pub fn run_with(
+    words: &[u32],
+    state: CpuState,
+    mem_init: impl Fn(&mut FlatMem),
+) -> (CpuState, FlatMem, Stop) {
+    let interp = run_on(EngineKind::Interp, words, state.clone(), &mem_init);
+    let jit = run_on(EngineKind::Jit, words, state, &mem_init);
+    if observable(&interp) != observable(&jit) {
+        let (si, sj) = (&interp.0, &jit.0);
+        let mut diff = String::new();
+        for r in 0..32 {
+            if si.x[r] != sj.x[r] {
+                diff += &format!("x{r}: interp {:#x} jit {:#x}\n", si.x[r], sj.x[r]);
+            }
+            if si.v[r] != sj.v[r] {
+                diff += &format!("v{r}: interp {:#x} jit {:#x}\n", si.v[r], sj.v[r]);
+            }
+        }
+        panic!(
+            "interpreter and JIT disagree on {words:08x?}:\n{diff}interp: pc {:#x} nzcv {:#x} fpsr {:#x} {:?}\njit:    pc {:#x} nzcv {:#x} fpsr {:#x} {:?}\nmemory equal: {}",
+            si.pc, si.nzcv, si.fpsr, interp.2, sj.pc, sj.nzcv, sj.fpsr, jit.2, interp.1.data == jit.1.data
+        );
+    }
+    interp
 }
 
 /// Run `words` with registers `x` set (others zero); returns the final state.

@@ -160,7 +160,10 @@ impl Cache {
         std::fs::create_dir_all(&self.dir).map_err(io_err(&self.dir))?;
         let (packages, debs) = {
             let _lock = Lock::take(&self.dir.join("lock"))?;
-            self.fetch(pkgs)?
+            match self.cached_debs(pkgs) {
+                Some(r) => r,
+                None => self.fetch(pkgs)?,
+            }
         };
         unpack_all(&debs, out)?;
         write_manifest(out, &packages)?;
@@ -168,6 +171,22 @@ impl Cache {
             path: out.to_path_buf(),
             packages,
         })
+    }
+
+    /// The packages and downloaded files of the last resolution of `pkgs`, if all are there.
+    fn cached_debs(&self, pkgs: &[&str]) -> Option<(Vec<PkgVersion>, Vec<PathBuf>)> {
+        if refresh_requested() {
+            return None;
+        }
+        let roots = self.dir.join("sysroots");
+        let req = roots.join("requests").join(request_key(pkgs).ok()?);
+        let s = read_request(&roots, &req)?;
+        let debs: Vec<PathBuf> = s
+            .packages
+            .iter()
+            .map(|p| self.dir.join("debs").join(p.deb_file_name()))
+            .collect();
+        debs.iter().all(|d| d.is_file()).then_some((s.packages, debs))
     }
 
     /// Resolves and downloads; the caller holds the lock.

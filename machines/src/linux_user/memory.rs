@@ -289,6 +289,15 @@ impl Drop for AddressSpace {
 
 /// The CPU's window on an address space.
 impl Mem for &AddressSpace {
+    fn fast_path(&self) -> Option<armboard_cpu::FastMem> {
+        // perm::R and perm::W are FastMem::READ and FastMem::WRITE.
+        Some(armboard_cpu::FastMem {
+            base: self.base as usize,
+            perms: self.perms as usize,
+            limit: GUEST_SPACE,
+        })
+    }
+
     #[inline]
     fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
         let p = self.check(addr, size as u64, perm::R, Access::Read)?;

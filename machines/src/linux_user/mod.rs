@@ -8,7 +8,7 @@ pub mod syscall;
 pub use loader::{load, LoadError, Loaded};
 pub use memory::AddressSpace;
 
-use armboard_cpu::{model, Cpu, Stop};
+use armboard_cpu::{model, Cpu, EngineKind, Stop};
 use std::path::{Path, PathBuf};
 
 /// How to run a program.
@@ -18,6 +18,7 @@ pub struct UserConfig {
     pub args: Vec<String>,
     pub sysroot: Option<PathBuf>,
     pub env: Vec<(String, String)>,
+    pub engine: EngineKind,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +44,7 @@ pub fn run(cfg: &UserConfig) -> Result<i32, UserError> {
     let mut random = [0u8; 16];
     getrandom_bytes(&mut random);
     let sp = loader::setup_stack(&space, &loaded, &args, &env, &execfn, random)?;
-    let mut cpu = Cpu::new(model::CORTEX_A72);
+    let mut cpu = Cpu::with_engine(model::CORTEX_A72, cfg.engine);
     cpu.state.pc = loaded.entry;
     cpu.state.set_sp(sp);
     let mut mem = &space;
