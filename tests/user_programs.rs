@@ -640,7 +640,7 @@ fn openssl_aes_128_cbc_round_trip() {
 fn sevenzip_benchmark_checks_itself() {
     Case::new("7zz-b", "7zz", &["b", "1", "-mmt1", "-md18", "-mtic=24"])
         .ignore_stdout()
-        .time_limit(480)
+        .time_limit(300)
         .verify(status_is(0))
         .verify(|_, o| {
             let out = o.stdout_text();

@@ -186,7 +186,9 @@ impl Cache {
             .iter()
             .map(|p| self.dir.join("debs").join(p.deb_file_name()))
             .collect();
-        debs.iter().all(|d| d.is_file()).then_some((s.packages, debs))
+        debs.iter()
+            .all(|d| d.is_file())
+            .then_some((s.packages, debs))
     }
 
     /// Resolves and downloads; the caller holds the lock.

@@ -241,7 +241,7 @@ impl Case {
             files: Vec::new(),
             outputs: Vec::new(),
             compare_stdout: true,
-            limit: timeout(240),
+            limit: timeout(180),
             verify: Vec::new(),
         }
     }
