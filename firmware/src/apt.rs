@@ -283,12 +283,13 @@ impl Apt {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// True when package lists have been fetched at least once.
+    /// True when package lists have been fetched at least once (they may be kept
+    /// compressed, `..._Packages.lz4`, depending on the host's apt configuration).
     pub fn has_lists(&self) -> bool {
         std::fs::read_dir(self.dir.join("lists"))
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
-                    .any(|e| e.file_name().to_string_lossy().ends_with("_Packages"))
+                    .any(|e| e.file_name().to_string_lossy().contains("_Packages"))
             })
             .unwrap_or(false)
     }
