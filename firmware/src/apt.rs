@@ -317,6 +317,7 @@ impl Apt {
     }
 
     /// Downloads those of `pkgs` not yet in `debs` into it; returns every package's path.
+    /// The caller holds the cache lock.
     pub fn download(&self, pkgs: &[PkgVersion], debs: &Path) -> Result<Vec<PathBuf>, AptError> {
         let io = |p: &Path, e| AptError::Io(p.to_path_buf(), e);
         std::fs::create_dir_all(debs).map_err(|e| io(debs, e))?;
@@ -327,8 +328,8 @@ impl Apt {
         if !missing.is_empty() {
             // Download into a private directory so a half-written file is never taken as a
             // package, then move each into place.
+            crate::deb::remove_stale(debs, ".download-");
             let tmp = debs.join(format!(".download-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&tmp);
             std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
             let specs: Vec<String> = missing
                 .iter()

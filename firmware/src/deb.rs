@@ -137,8 +137,8 @@ impl Cache {
         let key = versions_key(&packages);
         let path = roots.join(&key);
         if !path.join(MANIFEST).is_file() {
+            remove_stale(&roots, &format!(".tmp-{key}-"));
             let tmp = roots.join(format!(".tmp-{key}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&tmp);
             if path.exists() {
                 // Left unfinished by an interrupted run.
                 std::fs::remove_dir_all(&path).map_err(io_err(&path))?;
@@ -214,6 +214,19 @@ impl Cache {
                 Ok(attempt()?)
             }
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Removes what interrupted runs left in `dir` under names starting with `prefix` (the
+/// caller holds the cache lock, so nobody is using them).
+pub(crate) fn remove_stale(dir: &Path, prefix: &str) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.filter_map(|e| e.ok()) {
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
