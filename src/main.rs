@@ -49,6 +49,9 @@ enum Cmd {
         /// Execution engine.
         #[arg(long, value_enum, default_value = "tiered")]
         engine: Engine,
+        /// argv[0] for the program when it is not the program path (used by execve).
+        #[arg(long, hide = true)]
+        argv0: Option<String>,
         /// The arm64 ELF program.
         program: PathBuf,
         /// Its arguments.
@@ -100,6 +103,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::User {
             sysroot,
             engine,
+            argv0,
             mut program,
             args,
             fetch,
@@ -128,6 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 args,
                 sysroot,
                 env,
+                argv0,
                 engine: engine.into(),
             };
             linux_user::run(&cfg).context("user mode")

@@ -3,7 +3,7 @@
 
 use crate::a64::translate_block;
 use crate::interp::{run_block, BlockExit};
-use crate::ir::{Block, HelperError, Terminal};
+use crate::ir::{Block, HelperError};
 use crate::jit::runtime::JitCtx;
 use crate::jit::{self, BlockFn, Jit, JitStats};
 use crate::mem::{Mem, MemFault};
@@ -108,9 +108,10 @@ impl Cpu {
     }
 
     pub fn with_engine(model: CpuModel, engine: EngineKind) -> Self {
+        let interrupt = Arc::new(AtomicBool::new(false));
         let jit = match engine {
             EngineKind::Interp => None,
-            _ => match Jit::new() {
+            _ => match Jit::new(&interrupt) {
                 Ok(j) => Some(j),
                 Err(e) => {
                     log::warn!("{e}; running interpreted");
@@ -129,7 +130,7 @@ impl Cpu {
             blocks: BlockMap::default(),
             temps: Vec::new(),
             jit,
-            interrupt: Arc::new(AtomicBool::new(false)),
+            interrupt,
             retired: 0,
             retired_jit: 0,
         }
@@ -197,13 +198,14 @@ impl Cpu {
                     }
                 }
             }
-            let len = entry.block.len as u64;
-            self.retired += len;
-            let exit = if let Some(code) = entry.code {
-                self.retired_jit += len;
-                run_compiled(code, &entry.block, state, mem)
+            let exit = if let (Some(code), Some(j)) = (entry.code, jit.as_ref()) {
+                let (exit, n) = run_compiled(j, code, state, mem);
+                self.retired += n;
+                self.retired_jit += n;
+                exit
             } else {
                 entry.hits = entry.hits.saturating_add(1);
+                self.retired += entry.block.len as u64;
                 run_block(&entry.block, state, mem, temps)
             };
             if self.state.ic_flush {
@@ -223,9 +225,18 @@ impl Cpu {
 }
 
 /// Run compiled code and turn its exit code into the interpreter's [`BlockExit`].
-fn run_compiled<M: Mem>(code: BlockFn, block: &Block, st: &mut CpuState, mem: &mut M) -> BlockExit {
+///
+/// Compiled code may chain into other blocks, so the exit belongs to whichever block ran last.
+/// Returns the exit and the guest instructions retired.
+fn run_compiled<M: Mem>(
+    jit: &Jit,
+    code: BlockFn,
+    st: &mut CpuState,
+    mem: &mut M,
+) -> (BlockExit, u64) {
     let mut ctx = JitCtx {
         failed: 0,
+        insns: 0,
         state: st,
         mem: mem as &mut dyn Mem as *mut dyn Mem,
         scratch: [0; 2],
@@ -234,26 +245,21 @@ fn run_compiled<M: Mem>(code: BlockFn, block: &Block, st: &mut CpuState, mem: &m
     // SAFETY: `code` was compiled from `block` by this CPU's JIT and its generation is alive
     // (flushes clear the block map first); the context points at the exclusive borrows above,
     // which outlive the call.
-    let r = unsafe { code(ctx.state, &mut ctx) };
-    let error = ctx.error;
-    match r {
+    let r = unsafe { jit.enter(code, ctx.state, &mut ctx) };
+    let (error, n) = (ctx.error, ctx.insns);
+    // The block that exited may be a chained successor of `block`, so terminal immediates are
+    // read back from the guest code at the pc it left.
+    let imm = |w: u32| ((w >> 5) & 0xffff) as u16;
+    let exit = match r {
         jit::EXIT_CONTINUE => BlockExit::Continue,
-        jit::EXIT_SVC => match block.terminal {
-            Terminal::Svc { imm, .. } => BlockExit::Svc(imm),
-            _ => BlockExit::Svc(0),
-        },
-        jit::EXIT_BRK => match block.terminal {
-            Terminal::Brk { imm, .. } => BlockExit::Brk(imm),
-            _ => BlockExit::Brk(0),
-        },
-        jit::EXIT_UNDEFINED => match block.terminal {
-            Terminal::Undefined { insn, .. } => BlockExit::Undefined(insn),
-            _ => BlockExit::Undefined(0),
-        },
+        jit::EXIT_SVC => BlockExit::Svc(mem.fetch(st.pc.wrapping_sub(4)).map_or(0, imm)),
+        jit::EXIT_BRK => BlockExit::Brk(mem.fetch(st.pc).map_or(0, imm)),
+        jit::EXIT_UNDEFINED => BlockExit::Undefined(mem.fetch(st.pc).unwrap_or(0)),
         jit::EXIT_WAIT => BlockExit::Wait,
         _ => match error {
             Some(HelperError::Mem(f)) => BlockExit::Fault(f),
             _ => BlockExit::Undefined(mem.fetch(st.pc).unwrap_or(0)),
         },
-    }
+    };
+    (exit, n)
 }

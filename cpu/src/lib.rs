@@ -7,6 +7,7 @@
 
 pub mod a64;
 pub mod engine;
+pub mod fpu;
 pub mod interp;
 pub mod ir;
 pub mod jit;

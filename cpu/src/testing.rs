@@ -208,6 +208,33 @@ mod tests {
     }
 
     #[test]
+    fn loops_chain_through_compiled_blocks() {
+        // mov x0,#50000; loop: add x1,x1,x0; subs x0,x0,#1; b.ne loop; (then a second block)
+        // mov x2,#7
+        let words = [
+            0xd298_6a00,
+            0x8b00_0021,
+            0xf100_0400,
+            0x54ff_ffc1,
+            0xd280_00e2,
+        ];
+        let st = run(&words, &[]);
+        assert_eq!(st.x[1], 50000 * 50001 / 2);
+        assert_eq!(st.x[2], 7);
+        // The JIT ran the loop without returning to the dispatcher each iteration, and still
+        // counted every instruction.
+        let mut mem = FlatMem::new(CODE, 64 << 10);
+        let mut code = words.to_vec();
+        code.push(0xd420_0000);
+        mem.load_words(CODE, &code);
+        let mut cpu = Cpu::with_engine(model::CORTEX_A72, EngineKind::Jit);
+        cpu.state.pc = CODE;
+        assert_eq!(cpu.run(&mut mem), Stop::Brk(0));
+        assert_eq!(cpu.retired, 1 + 3 * 50000 + 1 + 1);
+        assert_eq!(cpu.retired_jit, cpu.retired);
+    }
+
+    #[test]
     fn subs_sets_flags_and_bcond() {
         // subs w0, w1, #1; b.eq +8; mov x2,#1 ; (target) brk
         let st = run(&[0x7100_0420, 0x5400_0040, 0xd280_0022], &[(1, 1)]);

@@ -19,17 +19,42 @@ use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
     types, AbiParam, BlockArg, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
 };
+use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Module};
 use runtime::JitCtx;
+use std::collections::HashMap;
 use std::mem::offset_of;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// A compiled block.
-pub type BlockFn = unsafe extern "C" fn(*mut CpuState, *mut JitCtx<'_>) -> u32;
+/// A compiled block: native code in the `tail` calling convention, taking the CPU state and
+/// the [`JitCtx`] and returning an `EXIT_*` code. Entered through [`Jit::enter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockFn(*const u8);
+
+/// The generation's entry trampoline (host C convention), which calls a block.
+type EnterFn = unsafe extern "C" fn(*mut CpuState, *mut JitCtx<'_>, *const u8) -> u32;
+
+/// One generation of code: a module, its entry trampoline, what it has compiled and the exit
+/// slots through which its blocks chain.
+struct Generation {
+    module: JITModule,
+    enter: EnterFn,
+    /// Compiled code by guest pc.
+    compiled: HashMap<u64, usize>,
+    /// Exit slots waiting for a block at this pc to be compiled.
+    pending: HashMap<u64, Vec<usize>>,
+    /// Exit slots: a block's known-target exits tail-call the code a slot holds (0 = return to
+    /// the dispatcher). Boxed so their addresses, embedded in code, stay put when the Vec
+    /// grows (hence the allow).
+    #[allow(clippy::vec_box)]
+    slots: Vec<Box<[AtomicUsize; 2]>>,
+    bytes: usize,
+}
 
 pub const EXIT_CONTINUE: u32 = 0;
 pub const EXIT_SVC: u32 = 1;
@@ -52,11 +77,12 @@ pub struct JitStats {
 }
 
 pub struct Jit {
-    module: Option<JITModule>,
+    gen: Option<Generation>,
     ctx: Context,
     fctx: FunctionBuilderContext,
     ptr: Type,
-    gen_bytes: usize,
+    /// Address of the vCPU's interrupt flag: chained exits return to the dispatcher when set.
+    interrupt: usize,
     pub stats: JitStats,
 }
 
@@ -76,6 +102,8 @@ fn new_module() -> Result<JITModule, JitError> {
     set(&mut flags, "opt_level", "speed")?;
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "is_pic", "false")?;
+    // Tail calls between blocks need frame pointers in this Cranelift version.
+    set(&mut flags, "preserve_frame_pointers", "true")?;
     set(
         &mut flags,
         "enable_verifier",
@@ -96,39 +124,108 @@ fn new_module() -> Result<JITModule, JitError> {
 }
 
 impl Jit {
-    pub fn new() -> Result<Self, JitError> {
-        let module = new_module()?;
-        let ptr = module.target_config().pointer_type();
-        Ok(Self {
-            ctx: module.make_context(),
-            module: Some(module),
+    /// A JIT for a vCPU whose interrupt flag lives at `interrupt` (it must outlive the JIT).
+    pub fn new(interrupt: &AtomicBool) -> Result<Self, JitError> {
+        let mut j = Self {
+            gen: None,
+            ctx: Context::new(),
             fctx: FunctionBuilderContext::new(),
-            ptr,
-            gen_bytes: 0,
+            ptr: types::I64,
+            interrupt: interrupt as *const AtomicBool as usize,
             stats: JitStats::default(),
+        };
+        j.gen = Some(j.new_generation()?);
+        Ok(j)
+    }
+
+    fn new_generation(&mut self) -> Result<Generation, JitError> {
+        let mut module = new_module()?;
+        self.ptr = module.target_config().pointer_type();
+        let ptr = self.ptr;
+        // enter(state, ctx, code) -> code(state, ctx)
+        let mut sig = module.make_signature();
+        sig.params.extend([AbiParam::new(ptr); 3]);
+        sig.returns.push(AbiParam::new(types::I32));
+        let id = module
+            .declare_anonymous_function(&sig)
+            .map_err(|e| JitError::Codegen(e.to_string()))?;
+        self.ctx.func.signature = sig;
+        let frontend = module.target_config();
+        {
+            let mut fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
+            let entry = fb.create_block();
+            fb.append_block_params_for_function_params(entry);
+            fb.switch_to_block(entry);
+            fb.seal_block(entry);
+            let p = fb.block_params(entry).to_vec();
+            let tail = fb.import_signature(block_signature(ptr));
+            let call = fb.ins().call_indirect(tail, p[2], &[p[0], p[1]]);
+            let r = fb.inst_results(call)[0];
+            fb.ins().return_(&[r]);
+            fb.finalize(frontend);
+        }
+        module
+            .define_function(id, &mut self.ctx)
+            .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
+        module.clear_context(&mut self.ctx);
+        module
+            .finalize_definitions()
+            .map_err(|e| JitError::Codegen(e.to_string()))?;
+        let code = module.get_finalized_function(id);
+        // SAFETY: `code` is the trampoline just defined with exactly EnterFn's signature in the
+        // host's default C calling convention.
+        let enter = unsafe { std::mem::transmute::<*const u8, EnterFn>(code) };
+        Ok(Generation {
+            module,
+            enter,
+            compiled: HashMap::new(),
+            pending: HashMap::new(),
+            slots: Vec::new(),
+            bytes: 0,
         })
     }
 
     /// Whether the current generation is full and the caller should flush.
     pub fn wants_flush(&self) -> bool {
-        self.gen_bytes >= GENERATION_BYTES
+        self.gen
+            .as_ref()
+            .is_some_and(|g| g.bytes >= GENERATION_BYTES)
     }
 
     /// Drop every compiled block. The caller must hold no `BlockFn` of this JIT afterwards and
     /// must not be running one.
     pub fn flush(&mut self) {
-        if self.gen_bytes == 0 {
+        if self.gen.as_ref().is_none_or(|g| g.compiled.is_empty()) {
             return;
         }
-        if let Ok(m) = new_module() {
-            if let Some(old) = self.module.replace(m) {
-                // SAFETY: the caller guarantees no pointer into this generation's code is kept
-                // or executing (the engine clears its block map together with this call).
-                unsafe { old.free_memory() };
+        let fresh = match self.new_generation() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                log::warn!("jit: {e}; running interpreted");
+                None
             }
-            self.gen_bytes = 0;
-            self.stats.generations += 1;
+        };
+        if let Some(old) = std::mem::replace(&mut self.gen, fresh) {
+            // SAFETY: the caller guarantees no pointer into this generation's code is kept or
+            // executing (the engine clears its block map together with this call); the exit
+            // slots that point into it are dropped with it.
+            unsafe { old.module.free_memory() };
         }
+        self.stats.generations += 1;
+    }
+
+    /// Run compiled code.
+    ///
+    /// # Safety
+    /// `code` must come from this JIT's current generation, and `ctx` must point at `state`
+    /// and a memory that stay exclusively borrowed for the call.
+    pub unsafe fn enter(&self, code: BlockFn, state: *mut CpuState, ctx: &mut JitCtx<'_>) -> u32 {
+        let g = self
+            .gen
+            .as_ref()
+            .expect("code exists only with a generation");
+        // SAFETY: per this function's contract.
+        unsafe { (g.enter)(state, ctx, code.0) }
     }
 
     /// Whether the block can be compiled at all (fetch faults stay in the interpreter).
@@ -139,41 +236,85 @@ impl Jit {
     /// Compile `b`. `None` if Cranelift refused it (the block then stays interpreted).
     pub fn compile(&mut self, b: &Block, fast: Option<FastMem>) -> Option<BlockFn> {
         let start = Instant::now();
-        let module = self.module.as_mut()?;
-        let mut sig = module.make_signature();
-        sig.params.push(AbiParam::new(self.ptr));
-        sig.params.push(AbiParam::new(self.ptr));
-        sig.returns.push(AbiParam::new(types::I32));
-        let id = module.declare_anonymous_function(&sig).ok()?;
+        let ptr = self.ptr;
+        let interrupt = self.interrupt;
+        let g = self.gen.as_mut()?;
+        // Exit slots for known targets.
+        let targets: Vec<u64> = match b.terminal {
+            Terminal::Jump(t) => vec![t],
+            Terminal::Branch {
+                taken, not_taken, ..
+            } => vec![taken, not_taken],
+            _ => vec![],
+        };
+        let slots = if targets.is_empty() {
+            None
+        } else {
+            let bx = Box::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+            let addr = bx.as_ptr() as usize;
+            g.slots.push(bx);
+            Some(addr)
+        };
+        let sig = block_signature(ptr);
+        let id = g.module.declare_anonymous_function(&sig).ok()?;
         self.ctx.func.signature = sig;
-        let frontend = module.target_config();
+        let frontend = g.module.target_config();
         {
             let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
-            let mut e = Emitter::new(fb, self.ptr, b.temps as usize, fast);
+            let mut e = Emitter::new(fb, ptr, b.temps as usize, fast, frontend.default_call_conv);
+            e.chain = slots.map(|s| (s, interrupt));
             e.block(b);
             e.fb.finalize(frontend);
         }
-        let r = module.define_function(id, &mut self.ctx);
+        let r = g.module.define_function(id, &mut self.ctx);
         let size = self
             .ctx
             .compiled_code()
             .map_or(0, |c| c.code_buffer().len());
-        module.clear_context(&mut self.ctx);
+        g.module.clear_context(&mut self.ctx);
         if let Err(err) = r {
             log::warn!("jit: block {:#x} not compiled: {err:?}", b.pc);
             return None;
         }
-        module.finalize_definitions().ok()?;
-        let code = module.get_finalized_function(id);
-        self.gen_bytes += size;
+        g.module.finalize_definitions().ok()?;
+        let code = g.module.get_finalized_function(id) as usize;
+        g.bytes += size;
+        // Link: this block's exits to compiled targets, and waiting exits to this block.
+        if let Some(base) = slots {
+            for (k, t) in targets.iter().enumerate() {
+                let slot = base + k * std::mem::size_of::<AtomicUsize>();
+                match g.compiled.get(t) {
+                    Some(&c) => slot_ref(slot).store(c, Ordering::Release),
+                    None => g.pending.entry(*t).or_default().push(slot),
+                }
+            }
+        }
+        for slot in g.pending.remove(&b.pc).unwrap_or_default() {
+            slot_ref(slot).store(code, Ordering::Release);
+        }
+        g.compiled.insert(b.pc, code);
         self.stats.blocks += 1;
         self.stats.guest_insns += b.len as u64;
         self.stats.code_bytes += size as u64;
         self.stats.compile_ns += start.elapsed().as_nanos() as u64;
-        // SAFETY: `code` is a finalized function with exactly the BlockFn signature declared
-        // above (two pointers in, i32 out, the host's default C calling convention).
-        Some(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
+        Some(BlockFn(code as *const u8))
     }
+}
+
+/// The slot at `addr`, one of a generation's boxed slot pairs.
+fn slot_ref(addr: usize) -> &'static AtomicUsize {
+    // SAFETY: `addr` is an element of a `Box<[AtomicUsize; 2]>` owned by the current
+    // generation, which outlives every use here (linking happens while it is current).
+    unsafe { &*(addr as *const AtomicUsize) }
+}
+
+/// Blocks use the `tail` convention so exits can tail-call the next block.
+fn block_signature(ptr: Type) -> Signature {
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(ptr));
+    sig.params.push(AbiParam::new(ptr));
+    sig.returns.push(AbiParam::new(types::I32));
+    sig
 }
 
 const X_OFF: i32 = offset_of!(CpuState, x) as i32;
@@ -181,6 +322,7 @@ const V_OFF: i32 = offset_of!(CpuState, v) as i32;
 const PC_OFF: i32 = offset_of!(CpuState, pc) as i32;
 const NZCV_OFF: i32 = offset_of!(CpuState, nzcv) as i32;
 const FAILED_OFF: i32 = offset_of!(JitCtx<'static>, failed) as i32;
+const INSNS_OFF: i32 = offset_of!(JitCtx<'static>, insns) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
 
 struct Sigs {
@@ -207,6 +349,9 @@ struct Emitter<'a> {
     fault: cranelift_codegen::ir::Block,
     sigs: Sigs,
     fast: Option<FastMem>,
+    /// (address of this block's exit-slot pair, address of the interrupt flag).
+    chain: Option<(usize, usize)>,
+    tail_sig: SigRef,
 }
 
 fn flags() -> MemFlagsData {
@@ -214,7 +359,13 @@ fn flags() -> MemFlagsData {
 }
 
 impl<'a> Emitter<'a> {
-    fn new(mut fb: FunctionBuilder<'a>, ptr: Type, ntemps: usize, fast: Option<FastMem>) -> Self {
+    fn new(
+        mut fb: FunctionBuilder<'a>,
+        ptr: Type,
+        ntemps: usize,
+        fast: Option<FastMem>,
+        host_cc: CallConv,
+    ) -> Self {
         let entry = fb.create_block();
         fb.append_block_params_for_function_params(entry);
         fb.switch_to_block(entry);
@@ -224,7 +375,7 @@ impl<'a> Emitter<'a> {
         let fault = fb.create_block();
         fb.append_block_param(fault, types::I64);
         let mut mk = |params: &[Type], ret: Type| {
-            let mut s = Signature::new(fb.func.signature.call_conv);
+            let mut s = Signature::new(host_cc);
             s.params.push(AbiParam::new(ptr));
             s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
             s.returns.push(AbiParam::new(ret));
@@ -241,11 +392,14 @@ impl<'a> Emitter<'a> {
             call: mk(&[ptr, i32t], i32t),
             call_value: mk(&[ptr, i64t, i64t, i64t], i64t),
         };
+        let tail_sig = fb.import_signature(block_signature(ptr));
         Self {
             fb,
             ptr,
             st,
             cx,
+            chain: None,
+            tail_sig,
             temps: vec![None; ntemps],
             regs: [None; 32],
             dirty: 0,
@@ -625,6 +779,10 @@ impl<'a> Emitter<'a> {
     }
 
     fn block(&mut self, b: &Block) {
+        // Count retired guest instructions (chained blocks never pass the dispatcher).
+        let n = self.fb.ins().load(types::I64, flags(), self.cx, INSNS_OFF);
+        let n = self.fb.ins().iadd_imm_u(n, b.len as i64);
+        self.fb.ins().store(flags(), n, self.cx, INSNS_OFF);
         let mut insn = 0usize;
         for (i, op) in b.ops.iter().enumerate() {
             while insn + 1 < b.insns.len() && b.insns[insn + 1].op as usize <= i {
@@ -1089,11 +1247,47 @@ impl<'a> Emitter<'a> {
         self.fb.ins().return_(&[c]);
     }
 
+    /// Leave for a known pc through exit slot `slot` (an address value): tail-call the
+    /// compiled target if the slot has one and no interrupt is pending, else return to the
+    /// dispatcher.
+    fn exit_chained(&mut self, pc: Value, slot: Value, interrupt: usize) {
+        self.flush();
+        self.fb.ins().store(flags(), pc, self.st, PC_OFF);
+        let target = self.fb.ins().load(types::I64, flags(), slot, 0);
+        let flag = self.fb.ins().iconst(self.ptr, interrupt as i64);
+        let pending = self
+            .fb
+            .ins()
+            .uload8(types::I32, MemFlagsData::new(), flag, 0);
+        let have = self.fb.ins().icmp_imm_u(IntCC::NotEqual, target, 0);
+        let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
+        let go = self.fb.ins().band(have, quiet);
+        let chain = self.fb.create_block();
+        let ret = self.fb.create_block();
+        self.fb.ins().brif(go, chain, &[], ret, &[]);
+        self.fb.seal_block(chain);
+        self.fb.seal_block(ret);
+        self.fb.switch_to_block(chain);
+        let (st, cx) = (self.st, self.cx);
+        self.fb
+            .ins()
+            .return_call_indirect(self.tail_sig, target, &[st, cx]);
+        self.fb.switch_to_block(ret);
+        let c = self.i32c(EXIT_CONTINUE);
+        self.fb.ins().return_(&[c]);
+    }
+
     fn terminal(&mut self, t: &Terminal) {
         match *t {
             Terminal::Jump(pc) => {
                 let v = self.iconst(pc);
-                self.exit(v, EXIT_CONTINUE)
+                match self.chain {
+                    Some((slots, intr)) => {
+                        let s = self.iconst(slots as u64);
+                        self.exit_chained(v, s, intr)
+                    }
+                    None => self.exit(v, EXIT_CONTINUE),
+                }
             }
             Terminal::Branch {
                 cond,
@@ -1104,7 +1298,16 @@ impl<'a> Emitter<'a> {
                 let a = self.iconst(taken);
                 let b = self.iconst(not_taken);
                 let pc = self.fb.ins().select(c, a, b);
-                self.exit(pc, EXIT_CONTINUE)
+                match self.chain {
+                    Some((slots, intr)) => {
+                        let s0 = self.iconst(slots as u64);
+                        let s1 =
+                            self.iconst(slots as u64 + std::mem::size_of::<AtomicUsize>() as u64);
+                        let s = self.fb.ins().select(c, s0, s1);
+                        self.exit_chained(pc, s, intr)
+                    }
+                    None => self.exit(pc, EXIT_CONTINUE),
+                }
             }
             Terminal::Indirect { target } => {
                 let v = self.t(target);

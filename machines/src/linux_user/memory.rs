@@ -129,6 +129,57 @@ impl AddressSpace {
         self.set_perms(addr, len, prot)
     }
 
+    /// Map host memory (a file, or shared anonymous memory) at guest `[addr, addr+len)` with
+    /// host `mmap` flags (`MAP_FIXED` is added), then give it guest permissions `prot`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn map_host(
+        &self,
+        addr: u64,
+        len: u64,
+        host_prot: i32,
+        flags: i32,
+        fd: i32,
+        off: i64,
+        prot: u8,
+    ) -> Result<(), std::io::Error> {
+        Self::check_range(addr, len)
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: the range lies inside our reservation (checked above); MAP_FIXED replaces
+        // only guest memory.
+        let p = unsafe {
+            libc::mmap(
+                self.host(addr) as *mut libc::c_void,
+                len as usize,
+                host_prot,
+                flags | libc::MAP_FIXED,
+                fd,
+                off,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        self.set_perms(addr, len, prot)
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))
+    }
+
+    /// Length of the longest prefix of `[addr, addr+len)` whose pages all have one of the
+    /// `need` permissions (0 when the first page lacks them).
+    pub fn valid_prefix(&self, addr: u64, len: u64, need: u8) -> u64 {
+        if len == 0 || addr >= GUEST_SPACE {
+            return 0;
+        }
+        let end = addr.saturating_add(len).min(GUEST_SPACE);
+        let mut page = addr / PAGE;
+        while page * PAGE < end {
+            if self.perm_byte(page).load(Ordering::Relaxed) & need == 0 {
+                return (page * PAGE).max(addr) - addr;
+            }
+            page += 1;
+        }
+        end - addr
+    }
+
     /// Return `[addr, addr+len)` to the reservation (unmapped for the guest).
     pub fn unmap(&self, addr: u64, len: u64) -> Result<(), MemError> {
         Self::check_range(addr, len)?;

@@ -17,5 +17,6 @@ pub const CLASSES: &[&[Row]] = &[
     dp_reg::ROWS,
     loads_stores::ROWS,
     fp::ROWS,
+    fp::vector::ROWS,
     simd::ROWS,
 ];

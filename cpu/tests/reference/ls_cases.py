@@ -1,17 +1,28 @@
 #!/usr/bin/env python3
-"""Random A64 load/store cases with reference results from unicorn (cortex-a72).
+"""Reference cases for the A64 loads and stores, computed by Unicorn (Cortex-A72).
 
-Usage: python3 unicorn_cases.py COUNT [SEED] > cases.txt
-       LS_CASES=cases.txt cargo test -p armboard-cpu unicorn_cases -- --ignored
+Usage: ls_cases.py OUT_FILE [COUNT [SEED]]
 
-Each case is one instruction drawn from the load/store encoding classes (and random words of
-the whole load/store space), run once from a register and memory state derived from a seed;
-the line format is described at `unicorn_cases` in tests.rs. Loads with writeback into the base
-register are left out: that is CONSTRAINED UNPREDICTABLE and we choose differently from QEMU.
+Each case is one instruction word drawn from a load/store encoding class (field bits random,
+so unallocated encodings turn up too) or from the whole load/store space, preceded by CLREX
+and run once from a state derived from a seed: X0-X30 and SP are pointers into the data area
+or small numbers, V0-V31 and the 8 KiB data area at 0x110000 come from splitmix64 of the seed.
+One line per case (hexadecimal):
+
+    INSN SEED X0 .. X30 SP | ok|fault|undef X0 .. X30 SP V0 .. V31 FNV1A64(data area)
+
+Loads with writeback into their own base register are left out: that is CONSTRAINED
+UNPREDICTABLE and armboard chooses differently from QEMU. Exit status 77 means Unicorn is not
+installed.
 """
-import random, sys
-from unicorn import *
-from unicorn.arm64_const import *
+import random
+import sys
+
+try:
+    from unicorn import *
+    from unicorn.arm64_const import *
+except ImportError:
+    sys.exit(77)
 
 M64 = (1 << 64) - 1
 def splitmix(z):
@@ -84,24 +95,44 @@ def fnv(b):
         h = ((h ^ c) * 0x100000001b3) & M64
     return h
 
-def run(word, seed, x, sp, pre=None):
-    uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
-    uc.ctl_set_cpu_model(UC_CPU_ARM64_A72)
-    uc.mem_map(CODE, 0x20000)
-    code = word.to_bytes(4, 'little') + (0xd4200000).to_bytes(4, 'little')
-    uc.mem_write(CODE, code)
+BRK0 = 0xd4200000
+_uc = None
+
+
+def machine():
+    global _uc
+    if _uc is None:
+        _uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        _uc.ctl_set_cpu_model(UC_CPU_ARM64_A72)
+        _uc.mem_map(CODE, 0x20000)
+        _uc.hook_add(UC_HOOK_INTR, on_intr)
+        _uc.reg_write(UC_ARM64_REG_CPACR_EL1, 3 << 20)
+        _uc.fresh = _uc.context_save()
+    return _uc
+
+
+_intno = []
+
+
+def on_intr(uc, n, ud):
+    _intno.append(n)
+    uc.emu_stop()
+
+
+def run(word, seed, x, sp):
+    uc = machine()
+    uc.context_restore(uc.fresh)
+    uc.mem_write(CODE, bytes(0x20000))
+    uc.mem_write(CODE, word.to_bytes(4, 'little') + BRK0.to_bytes(4, 'little'))
+    uc.ctl_remove_cache(CODE, CODE + 0x20000)
     uc.mem_write(DATA, mem_init(seed))
-    uc.reg_write(UC_ARM64_REG_CPACR_EL1, 3 << 20)
     for k in range(31):
         uc.reg_write(UC_ARM64_REG_X0 + k if k < 29 else [UC_ARM64_REG_X29, UC_ARM64_REG_X30][k - 29], x[k])
     uc.reg_write(UC_ARM64_REG_SP, sp)
     for j in range(32):
         uc.reg_write(UC_ARM64_REG_Q0 + j, v_init(seed, j))
     status = 'ok'
-    intno = []
-    def hk(uc, n, ud):
-        intno.append(n); uc.emu_stop()
-    uc.hook_add(UC_HOOK_INTR, hk)
+    _intno.clear()
     try:
         uc.emu_start(CODE, CODE + 4, count=1)
     except UcError as e:
@@ -111,8 +142,8 @@ def run(word, seed, x, sp, pre=None):
             status = 'undef'
         else:
             status = 'exc%d' % e.errno
-    if intno:
-        status = {1: 'undef', 4: 'fault'}.get(intno[0], 'int%d' % intno[0])
+    if _intno:
+        status = {1: 'undef', 4: 'fault'}.get(_intno[0], 'int%d' % _intno[0])
     pc = uc.reg_read(UC_ARM64_REG_PC)
     if status == 'ok' and pc != CODE + 4:
         status = 'exc'
@@ -123,9 +154,10 @@ def run(word, seed, x, sp, pre=None):
     return status, xs, vs, h
 
 def main():
-    n = int(sys.argv[1]); seed0 = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    out = open(sys.argv[1], 'w')
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 20000
+    seed0 = int(sys.argv[3]) if len(sys.argv) > 3 else 1
     rng = random.Random(seed0)
-    out = sys.stdout
     for c in range(n):
         p = rng.choice(PATTERNS)
         word = inst(p, rng)
