@@ -373,6 +373,11 @@ impl Case {
                     panic!("known-good check failed: {e}: {}", ctx());
                 }
             }
+            // Shown with --nocapture: a rough idea of speed (benches/ measures it properly).
+            eprintln!(
+                "{}: engine {label}: {:.2?} (qemu-aarch64 {:.2?})",
+                self.name, a.elapsed, q.elapsed
+            );
             let _ = std::fs::remove_dir_all(&adir);
         }
         Reference {
