@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use armboard_cpu::EngineKind;
+use armboard_firmware::deb::{Cache, Sysroot};
 use armboard_machines::linux_user::{self, UserConfig};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -56,6 +57,27 @@ enum Cmd {
         /// Its arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+        /// Debian arm64 packages (comma separated) to fetch into a cached sysroot first; the
+        /// program may then be a bare name found in the sysroot's bin directories.
+        #[arg(long, value_delimiter = ',')]
+        fetch: Vec<String>,
+    },
+    /// Build guest images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Fetch Debian bookworm arm64 packages (and their dependencies) and unpack them into
+    /// a sysroot; prints its path.
+    Sysroot {
+        /// Unpack here instead of into the cache.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Package names.
+        #[arg(required = true)]
+        packages: Vec<String>,
     },
 }
 
@@ -82,9 +104,19 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             sysroot,
             engine,
             argv0,
-            program,
+            mut program,
             args,
+            fetch,
         } => {
+            let mut sysroot = sysroot;
+            if !fetch.is_empty() {
+                let names: Vec<&str> = fetch.iter().map(String::as_str).collect();
+                let root = Sysroot::ensure(&names).context("fetching the sysroot")?;
+                if let Some(p) = program.to_str().and_then(|n| root.find_program(n)) {
+                    program = p;
+                }
+                sysroot.get_or_insert(root.path);
+            }
             if let Some(root) = &sysroot {
                 anyhow::ensure!(
                     root.is_dir(),
@@ -104,6 +136,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 engine: engine.into(),
             };
             linux_user::run(&cfg).context("user mode")
+        }
+        Cmd::Image(ImageCmd::Sysroot { out, packages }) => {
+            let names: Vec<&str> = packages.iter().map(String::as_str).collect();
+            let root = match out {
+                Some(dir) => Cache::from_env()?.unpack_into(&names, &dir)?,
+                None => Sysroot::ensure(&names)?,
+            };
+            println!("{}", root.path.display());
+            Ok(0)
         }
     }
 }

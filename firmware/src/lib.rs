@@ -1,3 +1,5 @@
 //! What is loaded before the first instruction, and the guest-image builder.
 
+pub mod apt;
+pub mod ar;
 pub mod deb;

@@ -578,7 +578,7 @@ fn scalar_matches_unicorn() {
     let mut rng = Rng(seed(0x1234_5678_9abc_def1));
     let mut cases = Vec::new();
     for &(name, insn, k) in SCALAR {
-        for _ in 0..cases_per_insn(300) {
+        for _ in 0..cases_per_insn(150) {
             cases.push(gen_case(&mut rng, name, insn, k));
         }
     }
@@ -724,7 +724,7 @@ fn vector_matches_unicorn() {
     let mut rng = Rng(seed(0x0fed_cba9_8765_4321));
     let mut cases = Vec::new();
     for &(name, insn, k) in VECTOR {
-        for _ in 0..cases_per_insn(200) {
+        for _ in 0..cases_per_insn(100) {
             cases.push(gen_case(&mut rng, name, insn, k));
         }
     }
@@ -749,7 +749,7 @@ fn every_row_matches_unicorn() {
     let mut cases = Vec::new();
     for row in super::ROWS.iter().chain(super::vector::ROWS) {
         let (mask, value) = crate::a64::decode::mask_value(row.pattern);
-        for _ in 0..cases_per_insn(150) {
+        for _ in 0..cases_per_insn(100) {
             let insn = value | (rng.next() as u32 & !mask);
             let mut c = gen_case(&mut rng, row.name, insn, K::I);
             for r in c.v.iter_mut() {
