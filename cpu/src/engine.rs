@@ -82,7 +82,7 @@ struct Entry {
 type BlockMap = HashMap<u64, Box<Entry>, BuildHasherDefault<PcHasher>>;
 
 /// Blocks run this many times in the interpreter before the tiered engine compiles them.
-pub const DEFAULT_HOT_THRESHOLD: u32 = 40;
+pub const DEFAULT_HOT_THRESHOLD: u32 = 200;
 
 /// One vCPU: state, its code cache and its interpreter scratch.
 pub struct Cpu {
@@ -125,7 +125,10 @@ impl Cpu {
             engine,
             hot_threshold: match engine {
                 EngineKind::Jit => 0,
-                _ => DEFAULT_HOT_THRESHOLD,
+                _ => std::env::var("ARMBOARD_HOT_THRESHOLD")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_HOT_THRESHOLD),
             },
             blocks: BlockMap::default(),
             temps: Vec::new(),
@@ -220,6 +223,39 @@ impl Cpu {
                 BlockExit::Fault(f) => return Stop::Fault(f),
                 BlockExit::Wait => return Stop::Wait,
             }
+        }
+    }
+}
+
+impl Drop for Cpu {
+    fn drop(&mut self) {
+        if std::env::var_os("ARMBOARD_JIT_STATS").is_some() {
+            eprintln!("{}", self.stats_line());
+        }
+    }
+}
+
+impl Cpu {
+    /// One line of engine statistics (ARMBOARD_JIT_STATS=1 prints it when a vCPU ends).
+    pub fn stats_line(&self) -> String {
+        let frac = if self.retired == 0 {
+            0.0
+        } else {
+            self.retired_jit as f64 / self.retired as f64
+        };
+        match self.jit_stats() {
+            Some(j) => format!(
+                "armboard: {} guest instructions, {:.1}% in compiled code; {} blocks compiled ({} instructions) in {:.3} s, {:.1} us per block, {} KiB code, {} generations dropped",
+                self.retired,
+                100.0 * frac,
+                j.blocks,
+                j.guest_insns,
+                j.compile_ns as f64 / 1e9,
+                j.compile_ns as f64 / 1e3 / j.blocks.max(1) as f64,
+                j.code_bytes / 1024,
+                j.generations
+            ),
+            None => format!("armboard: {} guest instructions (interpreter)", self.retired),
         }
     }
 }

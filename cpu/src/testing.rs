@@ -121,7 +121,7 @@ pub fn run_on(
     cpu.state = state;
     cpu.state.pc = CODE;
     let stop = cpu.run(&mut mem);
-    (cpu.state, mem, stop)
+    (cpu.state.clone(), mem, stop)
 }
 
 /// Everything a test can observe of a run, for comparing engines.

@@ -53,7 +53,17 @@ struct Generation {
     /// grows (hence the allow).
     #[allow(clippy::vec_box)]
     slots: Vec<Box<[AtomicUsize; 2]>>,
+    /// Indirect-branch lookup: a direct-mapped table of (guest pc, code) pairs that compiled
+    /// BR/BLR/RET exits probe before returning to the dispatcher.
+    lookup: Box<[AtomicUsize]>,
     bytes: usize,
+}
+
+/// Entries of the indirect-branch table (a power of two).
+const LOOKUP_ENTRIES: usize = 4096;
+
+fn lookup_index(pc: u64) -> usize {
+    ((pc >> 2) as usize) & (LOOKUP_ENTRIES - 1)
 }
 
 pub const EXIT_CONTINUE: u32 = 0;
@@ -181,6 +191,9 @@ impl Jit {
             compiled: HashMap::new(),
             pending: HashMap::new(),
             slots: Vec::new(),
+            lookup: (0..2 * LOOKUP_ENTRIES)
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
             bytes: 0,
         })
     }
@@ -263,6 +276,7 @@ impl Jit {
             let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let mut e = Emitter::new(fb, ptr, b.temps as usize, fast, frontend.default_call_conv);
             e.chain = slots.map(|s| (s, interrupt));
+            e.lookup = Some((g.lookup.as_ptr() as usize, interrupt));
             e.block(b);
             e.fb.finalize(frontend);
         }
@@ -293,6 +307,9 @@ impl Jit {
             slot_ref(slot).store(code, Ordering::Release);
         }
         g.compiled.insert(b.pc, code);
+        let k = 2 * lookup_index(b.pc);
+        g.lookup[k].store(b.pc as usize, Ordering::Release);
+        g.lookup[k + 1].store(code, Ordering::Release);
         self.stats.blocks += 1;
         self.stats.guest_insns += b.len as u64;
         self.stats.code_bytes += size as u64;
@@ -351,6 +368,8 @@ struct Emitter<'a> {
     fast: Option<FastMem>,
     /// (address of this block's exit-slot pair, address of the interrupt flag).
     chain: Option<(usize, usize)>,
+    /// (address of the indirect-branch table, address of the interrupt flag).
+    lookup: Option<(usize, usize)>,
     tail_sig: SigRef,
 }
 
@@ -399,6 +418,7 @@ impl<'a> Emitter<'a> {
             st,
             cx,
             chain: None,
+            lookup: None,
             tail_sig,
             temps: vec![None; ntemps],
             regs: [None; 32],
@@ -1277,6 +1297,41 @@ impl<'a> Emitter<'a> {
         self.fb.ins().return_(&[c]);
     }
 
+    /// Leave for a computed pc: tail-call its code if the indirect-branch table has it (and no
+    /// interrupt is pending), else return to the dispatcher.
+    fn exit_indirect(&mut self, pc: Value, table: usize, interrupt: usize) {
+        self.flush();
+        self.fb.ins().store(flags(), pc, self.st, PC_OFF);
+        let idx = self.fb.ins().ushr_imm_u(pc, 2);
+        let idx = self.fb.ins().band_imm_u(idx, LOOKUP_ENTRIES as i64 - 1);
+        let off = self.fb.ins().ishl_imm_u(idx, 4);
+        let base = self.fb.ins().iconst(self.ptr, table as i64);
+        let entry = self.fb.ins().iadd(base, off);
+        let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
+        let code = self.fb.ins().load(types::I64, flags(), entry, 8);
+        let flag = self.fb.ins().iconst(self.ptr, interrupt as i64);
+        let pending = self
+            .fb
+            .ins()
+            .uload8(types::I32, MemFlagsData::new(), flag, 0);
+        let hit = self.fb.ins().icmp(IntCC::Equal, tag, pc);
+        let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
+        let go = self.fb.ins().band(hit, quiet);
+        let chain = self.fb.create_block();
+        let ret = self.fb.create_block();
+        self.fb.ins().brif(go, chain, &[], ret, &[]);
+        self.fb.seal_block(chain);
+        self.fb.seal_block(ret);
+        self.fb.switch_to_block(chain);
+        let (st, cx) = (self.st, self.cx);
+        self.fb
+            .ins()
+            .return_call_indirect(self.tail_sig, code, &[st, cx]);
+        self.fb.switch_to_block(ret);
+        let c = self.i32c(EXIT_CONTINUE);
+        self.fb.ins().return_(&[c]);
+    }
+
     fn terminal(&mut self, t: &Terminal) {
         match *t {
             Terminal::Jump(pc) => {
@@ -1311,7 +1366,10 @@ impl<'a> Emitter<'a> {
             }
             Terminal::Indirect { target } => {
                 let v = self.t(target);
-                self.exit(v, EXIT_CONTINUE)
+                match self.lookup {
+                    Some((table, intr)) => self.exit_indirect(v, table, intr),
+                    None => self.exit(v, EXIT_CONTINUE),
+                }
             }
             Terminal::Svc { next, .. } => {
                 let v = self.iconst(next);
