@@ -1268,37 +1268,17 @@ impl<'a> Emitter<'a> {
     }
 
     /// Leave for a known pc through exit slot `slot` (an address value): tail-call the
-    /// compiled target if the slot has one and no interrupt is pending, else return to the
-    /// dispatcher.
+    /// compiled target if the slot has one, else return to the dispatcher.
     fn exit_chained(&mut self, pc: Value, slot: Value, interrupt: usize) {
         self.flush();
         self.fb.ins().store(flags(), pc, self.st, PC_OFF);
         let target = self.fb.ins().load(types::I64, flags(), slot, 0);
-        let flag = self.fb.ins().iconst(self.ptr, interrupt as i64);
-        let pending = self
-            .fb
-            .ins()
-            .uload8(types::I32, MemFlagsData::new(), flag, 0);
         let have = self.fb.ins().icmp_imm_u(IntCC::NotEqual, target, 0);
-        let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
-        let go = self.fb.ins().band(have, quiet);
-        let chain = self.fb.create_block();
-        let ret = self.fb.create_block();
-        self.fb.ins().brif(go, chain, &[], ret, &[]);
-        self.fb.seal_block(chain);
-        self.fb.seal_block(ret);
-        self.fb.switch_to_block(chain);
-        let (st, cx) = (self.st, self.cx);
-        self.fb
-            .ins()
-            .return_call_indirect(self.tail_sig, target, &[st, cx]);
-        self.fb.switch_to_block(ret);
-        let c = self.i32c(EXIT_CONTINUE);
-        self.fb.ins().return_(&[c]);
+        self.tail_call_if(have, target, interrupt);
     }
 
-    /// Leave for a computed pc: tail-call its code if the indirect-branch table has it (and no
-    /// interrupt is pending), else return to the dispatcher.
+    /// Leave for a computed pc: tail-call its code if the indirect-branch table has it, else
+    /// return to the dispatcher.
     fn exit_indirect(&mut self, pc: Value, table: usize, interrupt: usize) {
         self.flush();
         self.fb.ins().store(flags(), pc, self.st, PC_OFF);
@@ -1309,14 +1289,20 @@ impl<'a> Emitter<'a> {
         let entry = self.fb.ins().iadd(base, off);
         let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
         let code = self.fb.ins().load(types::I64, flags(), entry, 8);
+        let hit = self.fb.ins().icmp(IntCC::Equal, tag, pc);
+        self.tail_call_if(hit, code, interrupt);
+    }
+
+    /// With state written back and pc stored: tail-call `code` if `ok` and no interrupt is
+    /// pending, else return [`EXIT_CONTINUE`] to the dispatcher.
+    fn tail_call_if(&mut self, ok: Value, code: Value, interrupt: usize) {
         let flag = self.fb.ins().iconst(self.ptr, interrupt as i64);
         let pending = self
             .fb
             .ins()
             .uload8(types::I32, MemFlagsData::new(), flag, 0);
-        let hit = self.fb.ins().icmp(IntCC::Equal, tag, pc);
         let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
-        let go = self.fb.ins().band(hit, quiet);
+        let go = self.fb.ins().band(ok, quiet);
         let chain = self.fb.create_block();
         let ret = self.fb.create_block();
         self.fb.ins().brif(go, chain, &[], ret, &[]);
