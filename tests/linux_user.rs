@@ -99,6 +99,11 @@ fn compare_with_file(name: &str) {
 }
 
 #[test]
+fn generated_code_is_seen_after_cache_flush_and_mprotect() {
+    compare_with_qemu("selfmod", &[]);
+}
+
+#[test]
 fn files_and_directories_match_qemu() {
     compare_with_qemu("files", &[]);
 }

@@ -338,6 +338,7 @@ const X_OFF: i32 = offset_of!(CpuState, x) as i32;
 const V_OFF: i32 = offset_of!(CpuState, v) as i32;
 const PC_OFF: i32 = offset_of!(CpuState, pc) as i32;
 const NZCV_OFF: i32 = offset_of!(CpuState, nzcv) as i32;
+const IC_FLUSH_OFF: i32 = offset_of!(CpuState, ic_flush) as i32;
 const FAILED_OFF: i32 = offset_of!(JitCtx<'static>, failed) as i32;
 const INSNS_OFF: i32 = offset_of!(JitCtx<'static>, insns) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
@@ -370,6 +371,8 @@ struct Emitter<'a> {
     chain: Option<(usize, usize)>,
     /// (address of the indirect-branch table, address of the interrupt flag).
     lookup: Option<(usize, usize)>,
+    /// The block calls a helper (which may request an instruction-cache flush).
+    has_call: bool,
     tail_sig: SigRef,
 }
 
@@ -419,6 +422,7 @@ impl<'a> Emitter<'a> {
             cx,
             chain: None,
             lookup: None,
+            has_call: false,
             tail_sig,
             temps: vec![None; ntemps],
             regs: [None; 32],
@@ -799,6 +803,7 @@ impl<'a> Emitter<'a> {
     }
 
     fn block(&mut self, b: &Block) {
+        self.has_call = b.ops.iter().any(|op| matches!(op, Op::Call { .. }));
         // Count retired guest instructions (chained blocks never pass the dispatcher).
         let n = self.fb.ins().load(types::I64, flags(), self.cx, INSNS_OFF);
         let n = self.fb.ins().iadd_imm_u(n, b.len as i64);
@@ -1294,13 +1299,22 @@ impl<'a> Emitter<'a> {
     }
 
     /// With state written back and pc stored: tail-call `code` if `ok` and no interrupt is
-    /// pending, else return [`EXIT_CONTINUE`] to the dispatcher.
+    /// pending, else return [`EXIT_CONTINUE`] to the dispatcher. A block that called a helper
+    /// also returns when the helper asked for an instruction-cache flush (IC IVAU), so the
+    /// dispatcher drops stale code before anything else runs.
     fn tail_call_if(&mut self, ok: Value, code: Value, interrupt: usize) {
         let flag = self.fb.ins().iconst(self.ptr, interrupt as i64);
-        let pending = self
+        let mut pending = self
             .fb
             .ins()
             .uload8(types::I32, MemFlagsData::new(), flag, 0);
+        if self.has_call {
+            let ic = self
+                .fb
+                .ins()
+                .uload8(types::I32, MemFlagsData::new(), self.st, IC_FLUSH_OFF);
+            pending = self.fb.ins().bor(pending, ic);
+        }
         let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
         let go = self.fb.ins().band(ok, quiet);
         let chain = self.fb.create_block();
