@@ -1,6 +1,7 @@
 //! Criterion benches of the CPU's tiers: decode throughput over a mix of real encodings,
 //! translation (block building) throughput, and execution throughput of small guest loops
-//! (an integer loop and a memory copy loop) on the interpreter and on the tiered engine.
+//! (an integer loop and a memory copy loop) on the interpreter and on the tiered engine, and
+//! the JIT's compile time per block.
 //!
 //! `cargo bench --bench interp` (add `-- decode` etc. to pick some). The whole-program
 //! comparison against QEMU is `benches/compare.sh`.
@@ -208,5 +209,36 @@ fn execute(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, decode_mix, translate, execute);
+/// Cranelift compile time per block: a typical 5-instruction block (loads, arithmetic,
+/// compare and branch) and a 32-instruction straight-line block from the mix.
+fn jit_compile(c: &mut Criterion) {
+    let small = [
+        0xf940_0420u32,
+        0x8b02_0020,
+        0xf100_041f,
+        0xb900_0062,
+        0x54ff_ff61,
+    ];
+    let big: Vec<u32> = MIX.iter().copied().cycle().take(32).collect();
+    let interrupt = std::sync::atomic::AtomicBool::new(false);
+    let mut jit = armboard_cpu::jit::Jit::new(&interrupt).expect("cranelift supports this host");
+    let mut g = c.benchmark_group("jit_compile");
+    for (name, words) in [("block5", small.to_vec()), ("mix32", big)] {
+        let mut mem = FlatMem::new(CODE, 64 << 10);
+        mem.load_words(CODE, &words);
+        let block = translate_block(&mut mem, CODE);
+        let fast = armboard_cpu::Mem::fast_path(&mem);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                if jit.wants_flush() {
+                    jit.flush();
+                }
+                black_box(jit.compile(&block, fast))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decode_mix, translate, execute, jit_compile);
 criterion_main!(benches);
