@@ -5,7 +5,7 @@
 //! patterns in the low bits of `u64`s, and returns the result's bit pattern. This is the
 //! per-element API the scalar FP translation and the AdvSIMD helpers share:
 //!
-//! ```ignore
+//! ```text
 //! let mut env = FpEnv::new(st.fpcr, &mut st.fpsr);
 //! let r = fpu::add(&mut env, FpSize::S, a, b);
 //! ```
