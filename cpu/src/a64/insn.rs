@@ -51,6 +51,15 @@ impl Insn {
     pub fn sf(self) -> bool {
         self.bit(31)
     }
+    /// Operand width selected by sf (bit 31): 64-bit when set.
+    #[inline]
+    pub fn width(self) -> crate::ir::Width {
+        if self.sf() {
+            crate::ir::Width::W64
+        } else {
+            crate::ir::Width::W32
+        }
+    }
     /// cond, bits 15:12 (conditional select/compare).
     #[inline]
     pub fn cond(self) -> u8 {

@@ -79,7 +79,7 @@ fn b_imm(t: &mut Translator, i: Insn) -> Flow {
 }
 
 fn cb(t: &mut Translator, i: Insn) -> Flow {
-    let w = if i.sf() { Width::W64 } else { Width::W32 };
+    let w = i.width();
     let target = t.pc.wrapping_add((i.simm(23, 5) << 2) as u64);
     let v = t.get_x(i.rt());
     let zero = t.konst(0);

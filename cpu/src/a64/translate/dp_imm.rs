@@ -73,14 +73,6 @@ pub const ROWS: &[Row] = &[
     row!("EXTR_extract", "s00100111N0mmmmmssssssnnnnnddddd", extract),
 ];
 
-fn width(i: Insn) -> Width {
-    if i.sf() {
-        Width::W64
-    } else {
-        Width::W32
-    }
-}
-
 fn adr(t: &mut Translator, i: Insn) -> Flow {
     let imm = (i.simm(23, 5) << 2) | i.bits(30, 29) as i64;
     let v = if i.bit(31) {
@@ -95,7 +87,7 @@ fn adr(t: &mut Translator, i: Insn) -> Flow {
 
 /// ADD/ADDS/SUB/SUBS (immediate). Rn and (for non-flag-setting forms) Rd may be SP.
 fn add_sub_imm(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let sub = i.bit(30);
     let set_flags = i.bit(29);
     let mut imm = i.bits(21, 10) as u64;
@@ -128,7 +120,7 @@ fn add_sub_imm(t: &mut Translator, i: Insn) -> Flow {
 }
 
 fn mov_wide(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let hw = i.bits(22, 21);
     if w == Width::W32 && hw >= 2 {
         return t.undefined(i);
@@ -212,7 +204,7 @@ pub fn decode_bit_masks(
 
 /// AND/ORR/EOR/ANDS (immediate). Rd is SP except for ANDS; Rn is XZR.
 fn logical_imm(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let n_bit = i.bit(22);
     if !i.sf() && n_bit {
         return t.undefined(i);
@@ -246,7 +238,7 @@ fn logical_imm(t: &mut Translator, i: Insn) -> Flow {
 /// SBFM/BFM/UBFM and their aliases (ASR/LSL/LSR immediate, SXTB/SXTH/SXTW, UXTB/UXTH,
 /// SBFIZ/SBFX, UBFIZ/UBFX, BFI/BFXIL).
 fn bitfield(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let bits = w.bits();
     let n_bit = i.bit(22);
     let immr = i.bits(21, 16);
@@ -319,7 +311,7 @@ fn bitfield(t: &mut Translator, i: Insn) -> Flow {
 
 /// EXTR (and its alias ROR (immediate) when Rn == Rm).
 fn extract(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let lsb = i.bits(15, 10);
     if i.bit(22) != i.sf() || (!i.sf() && lsb >= 32) {
         return t.undefined(i);

@@ -256,14 +256,6 @@ pub const ROWS: &[Row] = &[
     row!("UMULH_64_dp_3src", "10011011110mmmmm0aaaaannnnnddddd", mulh),
 ];
 
-fn width(i: Insn) -> Width {
-    if i.sf() {
-        Width::W64
-    } else {
-        Width::W32
-    }
-}
-
 /// `ShiftReg(m, shift, amount)`: register `r` (31 = XZR) shifted by a constant. The result's
 /// bits above the width are unspecified; consumers are `w`-wide ops.
 fn shift_reg(t: &mut Translator, r: u8, shift: u32, amount: u32, w: Width) -> T {
@@ -302,7 +294,7 @@ fn add_sub(t: &mut Translator, w: Width, sub: bool, set_flags: bool, n: T, m: T)
 
 /// AND/BIC/ORR/ORN/EOR/EON/ANDS/BICS (shifted register).
 fn logical_shifted(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let amount = i.bits(15, 10);
     if !i.sf() && amount >= 32 {
         return t.undefined(i);
@@ -329,7 +321,7 @@ fn logical_shifted(t: &mut Translator, i: Insn) -> Flow {
 
 /// ADD/ADDS/SUB/SUBS (shifted register): LSL/LSR/ASR only; all registers 31 are XZR.
 fn add_sub_shifted(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let shift = i.bits(23, 22);
     let amount = i.bits(15, 10);
     if shift == 3 || (!i.sf() && amount >= 32) {
@@ -345,7 +337,7 @@ fn add_sub_shifted(t: &mut Translator, i: Insn) -> Flow {
 /// ADD/ADDS/SUB/SUBS (extended register): Rm extended (UXTB..SXTX) and shifted left by 0..4.
 /// Rn is SP; Rd is SP for ADD/SUB and XZR for ADDS/SUBS.
 fn add_sub_ext(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let shift = i.bits(12, 10);
     if shift > 4 {
         return t.undefined(i);
@@ -382,7 +374,7 @@ fn add_sub_ext(t: &mut Translator, i: Insn) -> Flow {
 
 /// ADC/ADCS/SBC/SBCS: `n + m + C` or `n + !m + C`.
 fn add_sub_carry(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let n = t.get_x(i.rn());
     let m = t.get_x(i.rm());
     let b = if i.bit(30) { t.un(UnOp::Not, w, m) } else { m };
@@ -405,7 +397,7 @@ fn add_sub_carry(t: &mut Translator, i: Insn) -> Flow {
 /// CCMN/CCMP (register and immediate): NZCV from comparing Rn with Rm/imm5 if the condition
 /// holds, else the immediate nzcv.
 fn cond_cmp(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let cond = i.cond();
     let sub = i.bit(30);
     let n = t.get_x(i.rn());
@@ -452,7 +444,7 @@ fn cond_cmp(t: &mut Translator, i: Insn) -> Flow {
 
 /// CSEL/CSINC/CSINV/CSNEG (and the CSET/CSETM/CINC/CINV/CNEG aliases).
 fn cond_select(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let c = t.temp();
     t.op(Op::Cond {
         dst: c,
@@ -479,7 +471,7 @@ fn cond_select(t: &mut Translator, i: Insn) -> Flow {
 
 /// RBIT, REV16, REV, REV32, CLZ, CLS.
 fn dp_1src(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let op = match (i.bits(15, 10), i.sf()) {
         (0, _) => UnOp::Rbit,
         (1, _) => UnOp::Rev16,
@@ -497,7 +489,7 @@ fn dp_1src(t: &mut Translator, i: Insn) -> Flow {
 
 /// UDIV/SDIV (division by zero gives zero).
 fn div(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let op = if i.bit(10) { BinOp::SDiv } else { BinOp::UDiv };
     let n = t.get_x(i.rn());
     let m = t.get_x(i.rm());
@@ -508,7 +500,7 @@ fn div(t: &mut Translator, i: Insn) -> Flow {
 
 /// LSLV/LSRV/ASRV/RORV: the amount is Rm modulo the width.
 fn shiftv(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let op = match i.bits(11, 10) {
         0 => BinOp::Shl,
         1 => BinOp::Lsr,
@@ -582,7 +574,7 @@ fn crc32(t: &mut Translator, i: Insn) -> Flow {
 
 /// MADD/MSUB (MUL/MNEG when Ra is XZR).
 fn madd(t: &mut Translator, i: Insn) -> Flow {
-    let w = width(i);
+    let w = i.width();
     let n = t.get_x(i.rn());
     let m = t.get_x(i.rm());
     let a = t.get_x(i.ra());
