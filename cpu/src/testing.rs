@@ -99,6 +99,37 @@ impl Mem for FlatMem {
     }
 }
 
+/// The case file a reference script (Python, Unicorn) writes as `script OUT COUNT`,
+/// regenerated when missing or older than the script. `None` if the generator cannot run here
+/// (no python3, or the script exits 77 because unicorn is missing); the callers fail then.
+pub fn generated_cases(
+    script: &std::path::Path,
+    out: &std::path::Path,
+    count: u32,
+) -> Option<std::path::PathBuf> {
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if let (Some(o), Some(s)) = (mtime(out), mtime(script)) {
+        if o >= s {
+            return Some(out.to_path_buf());
+        }
+    }
+    let tmp = out.with_extension("tmp");
+    let status = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&tmp)
+        .arg(count.to_string())
+        .status();
+    match status {
+        Ok(s) if s.success() => {
+            std::fs::rename(&tmp, out).expect("rename case file");
+            Some(out.to_path_buf())
+        }
+        Ok(s) if s.code() == Some(77) => None,
+        Ok(s) => panic!("{} failed: {s}", script.display()),
+        Err(_) => None,
+    }
+}
+
 /// Where [`run`] places code.
 pub const CODE: u64 = 0x10_0000;
 /// Start of the data area of [`run`]'s memory (64 KiB after the code).

@@ -13,7 +13,6 @@ use armboard_cpu::testing::{FlatMem, CODE};
 use armboard_cpu::{Cpu, EngineKind, Stop};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/dp_cases.py");
 const CASES_PER_PATTERN: u32 = 1500;
@@ -61,27 +60,7 @@ fn parse(line: &str) -> Case {
 /// cannot run here.
 fn case_file() -> Option<PathBuf> {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dp_cases.txt");
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(o), Some(s)) = (mtime(&out), mtime(Path::new(SCRIPT))) {
-        if o >= s {
-            return Some(out);
-        }
-    }
-    let tmp = out.with_extension("tmp");
-    let status = Command::new("python3")
-        .arg(SCRIPT)
-        .arg(&tmp)
-        .arg(CASES_PER_PATTERN.to_string())
-        .status();
-    match status {
-        Ok(s) if s.success() => {
-            std::fs::rename(&tmp, &out).expect("rename case file");
-            Some(out)
-        }
-        Ok(s) if s.code() == Some(77) => None,
-        Ok(s) => panic!("{SCRIPT} failed: {s}"),
-        Err(_) => None,
-    }
+    armboard_cpu::testing::generated_cases(Path::new(SCRIPT), &out, CASES_PER_PATTERN)
 }
 
 /// Run one case; `Err` describes a mismatch.

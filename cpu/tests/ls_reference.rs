@@ -15,7 +15,6 @@ use armboard_cpu::testing::{run_on, run_with, FlatMem, CODE, DATA};
 use armboard_cpu::{CpuState, EngineKind, FaultKind, Stop};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/ls_cases.py");
 const CASES: u32 = 20_000;
@@ -25,27 +24,7 @@ const DLEN: usize = 0x2000;
 /// cannot run here.
 fn case_file() -> Option<PathBuf> {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ls_cases.txt");
-    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if let (Some(o), Some(s)) = (mtime(&out), mtime(Path::new(SCRIPT))) {
-        if o >= s {
-            return Some(out);
-        }
-    }
-    let tmp = out.with_extension("tmp");
-    let status = Command::new("python3")
-        .arg(SCRIPT)
-        .arg(&tmp)
-        .arg(CASES.to_string())
-        .status();
-    match status {
-        Ok(s) if s.success() => {
-            std::fs::rename(&tmp, &out).expect("rename case file");
-            Some(out)
-        }
-        Ok(s) if s.code() == Some(77) => None,
-        Ok(s) => panic!("{SCRIPT} failed: {s}"),
-        Err(_) => None,
-    }
+    armboard_cpu::testing::generated_cases(Path::new(SCRIPT), &out, CASES)
 }
 
 fn splitmix(z: u64) -> u64 {
