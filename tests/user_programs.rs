@@ -20,6 +20,21 @@ fn stdout_is(want: Vec<u8>) -> impl Fn(&Path, &Outcome) -> Result<(), String> {
     move |_, o| same("stdout", &o.stdout, &want)
 }
 
+/// The host's `tool -dc` turns the guest's stdout back into `want` (a guest compressor's
+/// output checked by an independent decoder).
+fn host_decodes_to(
+    tool: &'static str,
+    want: Vec<u8>,
+) -> impl Fn(&Path, &Outcome) -> Result<(), String> {
+    move |_, o| {
+        same(
+            &format!("host {tool} -dc of the guest's output"),
+            &host(tool, &["-dc"], &o.stdout),
+            &want,
+        )
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // busybox (static)
 
@@ -236,13 +251,7 @@ fn busybox_gzip_round_trip() {
     Case::new("busybox-gzip", "busybox", &["gzip", "-9", "-c"])
         .stdin(text.clone())
         .verify(status_is(0))
-        .verify(move |_, o| {
-            same(
-                "gzip -dc of the guest's output",
-                &host("gzip", &["-dc"], &o.stdout),
-                &expect,
-            )
-        })
+        .verify(host_decodes_to("gzip", expect))
         .check();
     // Decompress what the host compressed.
     let gz = host("gzip", &["-6", "-c"], &text);
@@ -439,13 +448,7 @@ fn xz_9_compress_and_decompress() {
     Case::new("xz-9", "xz", &["-9", "-c"])
         .stdin(text.clone())
         .verify(status_is(0))
-        .verify(move |_, o| {
-            same(
-                "host xz -dc of the guest's output",
-                &host("xz", &["-dc"], &o.stdout),
-                &expect,
-            )
-        })
+        .verify(host_decodes_to("xz", expect))
         .check();
     let packed = host("xz", &["-9", "-c"], &text);
     Case::new("xz-d", "xz", &["-d", "-c", "in.xz"])
@@ -463,13 +466,7 @@ fn xz_two_threads() {
     Case::new("xz-T2", "xz", &["-T2", "-6", "--block-size=65536", "-c"])
         .stdin(text)
         .verify(status_is(0))
-        .verify(move |_, o| {
-            same(
-                "host xz -dc of the guest's output",
-                &host("xz", &["-dc"], &o.stdout),
-                &expect,
-            )
-        })
+        .verify(host_decodes_to("xz", expect))
         .verify(|dir, o| {
             let f = dir.join("guest-output.xz");
             std::fs::write(&f, &o.stdout).map_err(|e| e.to_string())?;
