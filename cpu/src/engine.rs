@@ -77,6 +77,8 @@ struct Entry {
     block: Block,
     hits: u32,
     code: Option<BlockFn>,
+    /// The JIT could not compile this block.
+    refused: bool,
 }
 
 type BlockMap = HashMap<u64, Box<Entry>, BuildHasherDefault<PcHasher>>;
@@ -166,19 +168,8 @@ impl Cpu {
                 return Stop::Interrupted;
             }
             let pc = self.state.pc;
-            if !self.blocks.contains_key(&pc) {
-                if self.jit.as_ref().is_some_and(Jit::wants_flush) {
-                    self.flush_code();
-                }
-                let block = translate_block(mem, pc);
-                self.blocks.insert(
-                    pc,
-                    Box::new(Entry {
-                        block,
-                        hits: 0,
-                        code: None,
-                    }),
-                );
+            if self.jit.as_ref().is_some_and(Jit::wants_flush) {
+                self.flush_code();
             }
             let Cpu {
                 blocks,
@@ -188,16 +179,20 @@ impl Cpu {
                 hot_threshold,
                 ..
             } = self;
-            let entry = blocks.get_mut(&pc).expect("inserted above");
-            if entry.code.is_none() {
+            let entry = blocks.entry(pc).or_insert_with(|| {
+                Box::new(Entry {
+                    block: translate_block(mem, pc),
+                    hits: 0,
+                    code: None,
+                    refused: false,
+                })
+            });
+            if entry.code.is_none() && !entry.refused {
                 if let Some(j) = jit.as_mut() {
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
                         entry.code = j.compile(&entry.block, mem.fast_path());
-                        if entry.code.is_none() {
-                            // Refused: never try again.
-                            entry.hits = 0;
-                            *hot_threshold = (*hot_threshold).max(1);
-                        }
+                        // Refused by Cranelift: stays interpreted, never tried again.
+                        entry.refused = entry.code.is_none();
                     }
                 }
             }

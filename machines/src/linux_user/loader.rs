@@ -234,7 +234,6 @@ pub fn load(
         loaded.entry = im.entry;
         loaded.interp_base = im.bias;
     }
-    let _ = prog.bias;
     Ok(loaded)
 }
 

@@ -388,11 +388,6 @@ fn getrandom_bytes(buf: &mut [u8]) {
     unsafe { libc::getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
 }
 
-/// Whether `p` exists (for clearer CLI errors).
-pub fn exists(p: &Path) -> bool {
-    p.exists()
-}
-
 #[cfg(test)]
 mod tests;
 
