@@ -1,11 +1,28 @@
-//! Guest physical address space: MMIO dispatch over a sorted range map.
+//! Guest physical address space: RAM regions, MMIO dispatch over a sorted range map, and
+//! interrupt lines.
+
+pub mod irq;
+pub mod ram;
+
+pub use irq::{CpuInterrupts, IrqLine, IrqSink};
+pub use ram::Ram;
 
 use std::collections::BTreeMap;
 
-/// A memory-mapped device: offsets are relative to its base.
+/// A memory-mapped device: offsets are relative to its base. Sizes are 1, 2, 4 or 8 bytes.
+/// A device never panics on a bad offset or size: it logs, ignores writes and reads zero.
 pub trait Device: Send {
     fn read(&mut self, offset: u64, size: u8) -> u64;
     fn write(&mut self, offset: u64, size: u8, value: u64);
+
+    /// A read by CPU `cpu`, for devices with per-CPU banked registers (GIC CPU interface).
+    fn read_from(&mut self, _cpu: usize, offset: u64, size: u8) -> u64 {
+        self.read(offset, size)
+    }
+
+    fn write_from(&mut self, _cpu: usize, offset: u64, size: u8, value: u64) {
+        self.write(offset, size, value)
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -16,6 +33,8 @@ pub enum BusError {
     Overlap { base: u64, other: u64 },
     #[error("no device at {0:#x}")]
     Unmapped(u64),
+    #[error("cannot map {0:#x} bytes of guest RAM")]
+    NoMemory(u64),
 }
 
 struct Slot {
@@ -63,6 +82,24 @@ impl Bus {
     pub fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), BusError> {
         let (b, s) = self.find(addr).ok_or(BusError::Unmapped(addr))?;
         s.dev.write(addr - b, size, value);
+        Ok(())
+    }
+
+    /// A read made by CPU `cpu` (banked registers).
+    pub fn read_from(&mut self, cpu: usize, addr: u64, size: u8) -> Result<u64, BusError> {
+        let (b, s) = self.find(addr).ok_or(BusError::Unmapped(addr))?;
+        Ok(s.dev.read_from(cpu, addr - b, size))
+    }
+
+    pub fn write_from(
+        &mut self,
+        cpu: usize,
+        addr: u64,
+        size: u8,
+        value: u64,
+    ) -> Result<(), BusError> {
+        let (b, s) = self.find(addr).ok_or(BusError::Unmapped(addr))?;
+        s.dev.write_from(cpu, addr - b, size, value);
         Ok(())
     }
 }

@@ -8,7 +8,8 @@ use crate::jit::runtime::JitCtx;
 use crate::jit::{self, BlockFn, Jit, JitStats};
 use crate::mem::{Mem, MemFault};
 use crate::model::CpuModel;
-use crate::state::CpuState;
+use crate::state::{pending, CpuState};
+use crate::sys::daif;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +30,16 @@ pub enum Stop {
     Interrupted,
     /// WFI/WFE: the machine may sleep; pc is after the instruction.
     Wait,
+    /// HVC #imm; pc is after the HVC.
+    Hvc(u16),
+    /// SMC #imm; pc is after the SMC.
+    Smc(u16),
+    /// The IRQ input is asserted and unmasked (system mode): take the interrupt at pc.
+    Irq,
+    /// The FIQ input is asserted and unmasked.
+    Fiq,
+    /// State the machine watches changed ([`crate::state::pending::MACHINE`]).
+    System,
 }
 
 /// Multiplicative hash for guest pcs (aligned, so the low bits carry nothing).
@@ -98,6 +109,8 @@ pub struct Cpu {
     /// Set from other threads to make [`Cpu::run`] return [`Stop::Interrupted`] at the next
     /// block boundary.
     pub interrupt: Arc<AtomicBool>,
+    /// Interrupt inputs (system mode), polled at block boundaries.
+    pub inputs: Option<Arc<armboard_bus::CpuInterrupts>>,
     /// Guest instructions retired (counted per block).
     pub retired: u64,
     /// Of those, retired in compiled code.
@@ -136,6 +149,7 @@ impl Cpu {
             temps: Vec::new(),
             jit,
             interrupt,
+            inputs: None,
             retired: 0,
             retired_jit: 0,
         }
@@ -166,6 +180,9 @@ impl Cpu {
         loop {
             if self.interrupt.load(Ordering::Relaxed) {
                 return Stop::Interrupted;
+            }
+            if let Some(stop) = self.interrupt_stop() {
+                return stop;
             }
             let pc = self.state.pc;
             if self.jit.as_ref().is_some_and(Jit::wants_flush) {
@@ -206,18 +223,40 @@ impl Cpu {
                 self.retired += entry.block.len as u64;
                 run_block(&entry.block, state, mem, temps)
             };
-            if self.state.ic_flush {
-                self.state.ic_flush = false;
-                self.flush_code();
+            if self.state.pending != 0 {
+                let p = std::mem::take(&mut self.state.pending);
+                if p & pending::FLUSH_CODE != 0 {
+                    self.flush_code();
+                }
+                if p & pending::MACHINE != 0 && exit == BlockExit::Continue {
+                    return Stop::System;
+                }
             }
             match exit {
                 BlockExit::Continue => {}
                 BlockExit::Svc(i) => return Stop::Svc(i),
+                BlockExit::Hvc(i) => return Stop::Hvc(i),
+                BlockExit::Smc(i) => return Stop::Smc(i),
                 BlockExit::Brk(i) => return Stop::Brk(i),
                 BlockExit::Undefined(i) => return Stop::Undefined(i),
                 BlockExit::Fault(f) => return Stop::Fault(f),
                 BlockExit::Wait => return Stop::Wait,
             }
+        }
+    }
+}
+
+impl Cpu {
+    /// An asserted, unmasked interrupt input (system mode).
+    fn interrupt_stop(&self) -> Option<Stop> {
+        let inputs = self.inputs.as_ref()?;
+        let masked = self.state.sys.daif;
+        if inputs.fiq() && masked & daif::F == 0 {
+            Some(Stop::Fiq)
+        } else if inputs.irq() && masked & daif::I == 0 {
+            Some(Stop::Irq)
+        } else {
+            None
         }
     }
 }
@@ -283,7 +322,15 @@ fn run_compiled<M: Mem>(
     let imm = |w: u32| ((w >> 5) & 0xffff) as u16;
     let exit = match r {
         jit::EXIT_CONTINUE => BlockExit::Continue,
-        jit::EXIT_SVC => BlockExit::Svc(mem.fetch(st.pc.wrapping_sub(4)).map_or(0, imm)),
+        jit::EXIT_SVC => {
+            // SVC, HVC and SMC share the exit; the low two bits of the word tell them apart.
+            let w = mem.fetch(st.pc.wrapping_sub(4)).unwrap_or(1);
+            match w & 3 {
+                2 => BlockExit::Hvc(imm(w)),
+                3 => BlockExit::Smc(imm(w)),
+                _ => BlockExit::Svc(imm(w)),
+            }
+        }
         jit::EXIT_BRK => BlockExit::Brk(mem.fetch(st.pc).map_or(0, imm)),
         jit::EXIT_UNDEFINED => BlockExit::Undefined(mem.fetch(st.pc).unwrap_or(0)),
         jit::EXIT_WAIT => BlockExit::Wait,

@@ -11,6 +11,8 @@ pub enum BlockExit {
     /// Normal end: continue at `state.pc`.
     Continue,
     Svc(u16),
+    Hvc(u16),
+    Smc(u16),
     Brk(u16),
     Undefined(u32),
     Fault(MemFault),
@@ -487,6 +489,15 @@ pub fn run_block<M: Mem + AsDynMem + ?Sized>(
             st.pc = next;
             BlockExit::Wait
         }
+        Terminal::Hvc { imm, next } => {
+            st.pc = next;
+            BlockExit::Hvc(imm)
+        }
+        Terminal::Smc { imm, next } => {
+            st.pc = next;
+            BlockExit::Smc(imm)
+        }
+        Terminal::Dynamic => BlockExit::Continue,
     }
 }
 

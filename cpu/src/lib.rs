@@ -14,6 +14,7 @@ pub mod jit;
 pub mod mem;
 pub mod model;
 pub mod state;
+pub mod sys;
 #[doc(hidden)]
 pub mod testing;
 

@@ -20,6 +20,8 @@ pub enum FaultKind {
     Alignment,
     /// A bus error behind a mapping (a file mapping beyond end of file, a device error).
     Bus,
+    /// The translation table entry has its access flag clear (system mode).
+    AccessFlag,
 }
 
 /// A failed memory access, reported to the machine with the address that failed.
@@ -28,11 +30,28 @@ pub struct MemFault {
     pub addr: u64,
     pub access: Access,
     pub kind: FaultKind,
+    /// Translation table level the fault was found at (system mode; 0 otherwise).
+    pub level: u8,
 }
 
 impl MemFault {
     pub fn new(addr: u64, access: Access, kind: FaultKind) -> Self {
-        Self { addr, access, kind }
+        Self {
+            addr,
+            access,
+            kind,
+            level: 0,
+        }
+    }
+
+    /// A fault found by a translation table walk at `level`.
+    pub fn at_level(addr: u64, access: Access, kind: FaultKind, level: u8) -> Self {
+        Self {
+            addr,
+            access,
+            kind,
+            level,
+        }
     }
 }
 
@@ -98,6 +117,12 @@ pub trait Mem {
         self.read(addr.wrapping_add(8), 1)?;
         self.write(addr, 8, value as u64)?;
         self.write(addr.wrapping_add(8), 8, (value >> 64) as u64)
+    }
+
+    /// The system-mode interface (MMU, TLB maintenance, counter), when this memory is a
+    /// whole machine's rather than a process's.
+    fn system(&mut self) -> Option<&mut dyn crate::sys::SystemMem> {
+        None
     }
 
     /// Zero `len` bytes at `addr` (DC ZVA).

@@ -58,9 +58,22 @@ pub struct CpuState {
     pub tpidr_el0: u64,
     pub tpidrro_el0: u64,
     pub monitor: Monitor,
-    /// Set by instruction-cache maintenance (IC IVAU/IALLU); the engine drops translated code
-    /// at the next block boundary and clears it.
-    pub ic_flush: bool,
+    /// Requests to the dispatcher, raised by helpers ([`pending`] bits). Compiled code that
+    /// called a helper returns to the dispatcher instead of chaining while any is set.
+    pub pending: u8,
+    /// System-mode state (exception levels, system registers); unused in user mode.
+    pub sys: crate::sys::SysRegs,
+}
+
+/// Bits of [`CpuState::pending`].
+pub mod pending {
+    /// Instruction-cache maintenance (IC IVAU/IALLU): drop translated code.
+    pub const FLUSH_CODE: u8 = 1;
+    /// PSTATE.{D,A,I,F} were unmasked: check the interrupt inputs.
+    pub const IRQ_CHECK: u8 = 2;
+    /// State the machine watches changed (timer registers, a PSCI/WFE event): return
+    /// [`crate::Stop::System`] to it.
+    pub const MACHINE: u8 = 4;
 }
 
 impl Default for CpuState {
@@ -86,7 +99,8 @@ impl CpuState {
                 size: 0,
                 value: 0,
             },
-            ic_flush: false,
+            pending: 0,
+            sys: crate::sys::SysRegs::new(),
         }
     }
 

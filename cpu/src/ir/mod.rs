@@ -310,6 +310,12 @@ pub enum Terminal {
     },
     /// WFI/WFE/YIELD at `pc`; `next` resumes after it.
     Wait { next: u64 },
+    /// HVC #imm (PSCI calls in system mode); `next` is the pc after it.
+    Hvc { imm: u16, next: u64 },
+    /// SMC #imm; `next` is the pc after it.
+    Smc { imm: u16, next: u64 },
+    /// A helper has set `state.pc` (ERET, exception entry): return to the dispatcher.
+    Dynamic,
 }
 
 /// Where guest instruction `pc` starts in [`Block::ops`].

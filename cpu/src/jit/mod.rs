@@ -338,7 +338,7 @@ const X_OFF: i32 = offset_of!(CpuState, x) as i32;
 const V_OFF: i32 = offset_of!(CpuState, v) as i32;
 const PC_OFF: i32 = offset_of!(CpuState, pc) as i32;
 const NZCV_OFF: i32 = offset_of!(CpuState, nzcv) as i32;
-const IC_FLUSH_OFF: i32 = offset_of!(CpuState, ic_flush) as i32;
+const PENDING_OFF: i32 = offset_of!(CpuState, pending) as i32;
 const FAILED_OFF: i32 = offset_of!(JitCtx<'static>, failed) as i32;
 const INSNS_OFF: i32 = offset_of!(JitCtx<'static>, insns) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
@@ -1312,7 +1312,7 @@ impl<'a> Emitter<'a> {
             let ic = self
                 .fb
                 .ins()
-                .uload8(types::I32, MemFlagsData::new(), self.st, IC_FLUSH_OFF);
+                .uload8(types::I32, MemFlagsData::new(), self.st, PENDING_OFF);
             pending = self.fb.ins().bor(pending, ic);
         }
         let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
@@ -1371,9 +1371,18 @@ impl<'a> Emitter<'a> {
                     None => self.exit(v, EXIT_CONTINUE),
                 }
             }
-            Terminal::Svc { next, .. } => {
+            // SVC, HVC and SMC share one exit code; the dispatcher tells them apart by the
+            // instruction before the pc.
+            Terminal::Svc { next, .. }
+            | Terminal::Hvc { next, .. }
+            | Terminal::Smc { next, .. } => {
                 let v = self.iconst(next);
                 self.exit(v, EXIT_SVC)
+            }
+            Terminal::Dynamic => {
+                self.flush();
+                let c = self.i32c(EXIT_CONTINUE);
+                self.fb.ins().return_(&[c]);
             }
             Terminal::Brk { pc, .. } => {
                 let v = self.iconst(pc);

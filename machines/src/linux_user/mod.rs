@@ -146,7 +146,7 @@ impl Thread {
         let (sig, code) = match f.kind {
             FaultKind::Alignment => (SIGBUS, BUS_ADRALN),
             FaultKind::Bus => (SIGBUS, BUS_ADRERR),
-            FaultKind::Permission => (SIGSEGV, SEGV_ACCERR),
+            FaultKind::Permission | FaultKind::AccessFlag => (SIGSEGV, SEGV_ACCERR),
             FaultKind::Unmapped => {
                 // A PROT_NONE page is mapped for Linux, only without access.
                 if self.proc.mm().find(f.addr).is_some() {
@@ -172,6 +172,18 @@ impl Thread {
                     syscall::Outcome::ExitGroup(c) => return ThreadEnd::Group(c),
                 },
                 Stop::Fault(f) => self.fault_signal(f),
+                // HVC and SMC are undefined at EL0.
+                Stop::Hvc(_) | Stop::Smc(_) => {
+                    let pc = self.cpu.state.pc.wrapping_sub(4);
+                    self.cpu.state.pc = pc;
+                    signal::force(
+                        self,
+                        signal::SIGILL,
+                        &signal::fault_info(signal::SIGILL, signal::ILL_ILLOPC, pc),
+                    );
+                }
+                // No interrupt inputs or machine state in user mode.
+                Stop::Irq | Stop::Fiq | Stop::System => {}
                 Stop::Undefined(insn) => {
                     log::warn!(
                         "undefined instruction {insn:#010x} at {:#x}",

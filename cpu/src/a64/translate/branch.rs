@@ -313,7 +313,7 @@ fn sys_helper(st: &mut CpuState, mem: &mut dyn Mem, insn: u32) -> Result<(), Hel
             mem.zero(base, model::DC_ZVA_BYTES)?;
         }
         // IC IVAU
-        (3, 7, 5, 1) => st.ic_flush = true,
+        (3, 7, 5, 1) => st.pending |= crate::state::pending::FLUSH_CODE,
         // DC CVAU, CVAC, CIVAC, CVAP: the cache is coherent; check the address is mapped.
         (3, 7, 11 | 10 | 14 | 12, 1) => {
             mem.read(addr, 1)?;
