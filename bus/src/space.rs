@@ -40,10 +40,7 @@ impl AddressSpace {
     /// The RAM region holding all of `[pa, pa + len)`, if one does.
     #[inline]
     pub fn ram_at(&self, pa: u64, len: u64) -> Option<&Ram> {
-        self.ram
-            .iter()
-            .map(|r| &**r)
-            .find(|r| r.contains(pa, len))
+        self.ram.iter().map(|r| &**r).find(|r| r.contains(pa, len))
     }
 
     /// The device bus, for wiring after construction. Holding the guard blocks every vCPU's
@@ -140,7 +137,8 @@ mod tests {
 
     fn space() -> AddressSpace {
         let mut bus = Bus::new();
-        bus.insert(0x900_0000, 0x1000, Box::new(Echo(0x100))).unwrap();
+        bus.insert(0x900_0000, 0x1000, Box::new(Echo(0x100)))
+            .unwrap();
         let rams = vec![
             Arc::new(Ram::new(0x4000_2000, 0x1000).unwrap()),
             Arc::new(Ram::new(0x4000_0000, 0x2000).unwrap()),
@@ -153,7 +151,10 @@ mod tests {
         let s = space();
         assert_eq!(s.rams()[0].base(), 0x4000_0000);
         assert!(s.ram_at(0x4000_1ffc, 4).is_some());
-        assert!(s.ram_at(0x4000_1ffc, 8).is_none(), "an access must fit one region");
+        assert!(
+            s.ram_at(0x4000_1ffc, 8).is_none(),
+            "an access must fit one region"
+        );
         s.write_bytes(0x4000_1ffe, &[1, 2, 3, 4]).unwrap();
         assert_eq!(s.read_phys(0, 0x4000_2000, 2), Ok(0x0403));
         let mut b = [0u8; 4];
@@ -163,7 +164,11 @@ mod tests {
             s.write_bytes(0x4000_2ffe, &[9, 9, 9, 9]),
             Err(BusError::Unmapped(0x4000_3000))
         );
-        assert_eq!(s.read_phys(0, 0x4000_2ffe, 2), Ok(0), "failed copy wrote nothing");
+        assert_eq!(
+            s.read_phys(0, 0x4000_2ffe, 2),
+            Ok(0),
+            "failed copy wrote nothing"
+        );
     }
 
     #[test]
