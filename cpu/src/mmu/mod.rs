@@ -99,6 +99,11 @@ impl SysMem {
         self.cpu
     }
 
+    /// Drop every cached translation of this vCPU (machine reset).
+    pub fn flush_tlb(&mut self) {
+        self.tlb.flush();
+    }
+
     /// The regime the next access translates in (as of the last [`SystemMem::sync`]).
     pub fn regime(&self) -> &Regime {
         &self.regime

@@ -832,3 +832,98 @@ fn atomics_and_zeroing_in_ram() {
     mem.zero(va, 64).unwrap();
     assert_eq!(mem.read128(va + 0x10), Ok(0));
 }
+
+/// A few instructions at EL1 with the MMU on, under both engines: loads and stores land at
+/// the physical addresses the tables say, and a store to an unmapped address stops with the
+/// translation fault at that instruction.
+#[test]
+fn cpu_runs_with_the_mmu_on_under_interp_and_jit() {
+    use crate::engine::{Cpu, EngineKind, Stop};
+    for kind in [EngineKind::Interp, EngineKind::Jit] {
+        let (mut m, lo, hi, st, mut mem) = four_k();
+        let code = 0xffff_0000_0010_0000u64;
+        hi.map(&mut m, code, 0x4010_0000, 3, KERNEL | desc::AP_RO);
+        let data = 0xffff_0000_0020_0000u64;
+        hi.map(&mut m, data, 0x4030_0000, 3, KERNEL | desc::PXN | desc::UXN);
+        let user = 0x0000_0000_0050_0000u64;
+        lo.map(&mut m, user, 0x4050_0000, 3, USER | desc::PXN | desc::UXN);
+        let words = [
+            0xf900_0001u32, // str x1, [x0]
+            0xf940_0402,    // ldr x2, [x0, #8]
+            0x9100_0443,    // add x3, x2, #1
+            0xf900_0803,    // str x3, [x0, #16]
+            0xf940_00a4,    // ldr x4, [x5]
+            0xf900_00c1,    // str x1, [x6]
+            0xd420_0000,    // brk #0
+        ];
+        for (k, w) in words.iter().enumerate() {
+            m.ram
+                .store(0x4010_0000 + 4 * k as u64, 4, *w as u64)
+                .unwrap();
+        }
+        m.poke(0x4030_0008, 41);
+        m.poke(0x4050_0008, 77);
+
+        let mut cpu = Cpu::with_engine(CORTEX_A72, kind);
+        cpu.state = st.clone();
+        cpu.state.pc = code;
+        cpu.state.x[0] = data;
+        cpu.state.x[1] = 0x1234_5678_9abc_def0;
+        // A tagged user pointer (TBI0).
+        cpu.state.x[5] = (user + 8) | 0x5a00_0000_0000_0000;
+        let hole = 0xffff_0000_0030_0000u64;
+        cpu.state.x[6] = hole;
+        mem.sync(&cpu.state);
+        let stop = cpu.run(&mut mem);
+        assert_eq!(
+            stop,
+            Stop::Fault(fault(hole, Access::Write, FaultKind::Unmapped, 3)),
+            "{kind:?}"
+        );
+        assert_eq!(cpu.state.pc, code + 20, "{kind:?}");
+        assert_eq!(m.peek(0x4030_0000), 0x1234_5678_9abc_def0, "{kind:?}");
+        assert_eq!(cpu.state.x[2], 41, "{kind:?}");
+        assert_eq!(m.peek(0x4030_0010), 42, "{kind:?}");
+        assert_eq!(cpu.state.x[4], 77, "{kind:?}");
+
+        // Map the hole and resume at the faulting store.
+        hi.map(&mut m, hole, 0x4060_0000, 3, KERNEL | desc::PXN | desc::UXN);
+        assert_eq!(cpu.run(&mut mem), Stop::Brk(0), "{kind:?}");
+        assert_eq!(m.peek(0x4060_0000), 0x1234_5678_9abc_def0, "{kind:?}");
+    }
+}
+
+#[test]
+fn vcpus_on_threads_share_the_broadcast() {
+    fn send<T: Send>(_: &T) {}
+    let (mut m, _lo, hi, st, mut cpu0) = four_k();
+    send(&cpu0);
+    let va = 0xffff_0000_0000_b000u64;
+    let d = hi.map(&mut m, va, 0x4010_0000, 3, KERNEL);
+    m.poke(0x4020_0000, 0x22);
+    let mut cpu1 = m.mem(1);
+    cpu1.sync(&st);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for k in 0..2000u64 {
+                assert!(cpu0.read(va, 8).is_ok());
+                cpu0.tlbi(
+                    &st,
+                    Tlbi::Va {
+                        va: k << 12,
+                        asid: 0,
+                    },
+                );
+            }
+        });
+        s.spawn(|| {
+            for k in 0..2000u64 {
+                assert!(cpu1.read(va, 8).is_ok());
+                cpu1.tlbi(&st, Tlbi::VaAllAsids { va: (k + 7) << 12 });
+            }
+        });
+    });
+    m.poke(d, 0x4020_0000 | KERNEL | 3);
+    cpu1.tlbi(&st, Tlbi::VaAllAsids { va });
+    assert_eq!(cpu0.read(va, 8), Ok(0x22));
+}
