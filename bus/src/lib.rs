@@ -3,9 +3,11 @@
 
 pub mod irq;
 pub mod ram;
+pub mod space;
 
 pub use irq::{CpuInterrupts, IrqLine, IrqSink};
 pub use ram::Ram;
+pub use space::AddressSpace;
 
 use std::collections::BTreeMap;
 
