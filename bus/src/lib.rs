@@ -3,9 +3,11 @@
 
 pub mod irq;
 pub mod ram;
+pub mod shared;
 
 pub use irq::{CpuInterrupts, IrqLine, IrqSink};
 pub use ram::Ram;
+pub use shared::Shared;
 
 use std::collections::BTreeMap;
 

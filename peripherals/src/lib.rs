@@ -1,1 +1,4 @@
-//! Modelled devices (system emulation; see the virt and board issues).
+//! Modelled devices (system emulation; see the virt and board issues). Each module is one
+//! device in hardware terms; none knows its board (offsets only, no addresses).
+
+pub mod gic;
