@@ -225,11 +225,7 @@ impl State {
         let mut best: Option<Best> = None;
         let mut consider = |intid: u32, prio: u8, group: bool| {
             if best.is_none_or(|b| prio < b.prio) {
-                best = Some(Best {
-                    intid,
-                    prio,
-                    group,
-                });
+                best = Some(Best { intid, prio, group });
             }
         };
         let b = &self.banked[cpu];
@@ -248,11 +244,7 @@ impl State {
                 if self.num_cpus > 1 && self.targets[idx] & me == 0 {
                     continue;
                 }
-                consider(
-                    32 + idx as u32,
-                    self.prio[idx],
-                    self.group[w] >> i & 1 != 0,
-                );
+                consider(32 + idx as u32, self.prio[idx], self.group[w] >> i & 1 != 0);
             }
         }
         best
@@ -691,12 +683,11 @@ impl Gic {
         let Some(cpu) = Self::check_cpu(&s, cpu) else {
             return 0;
         };
-        let byte_reg = dist
-            && matches!(off, GICD_IPRIORITYR..=0xBFF | GICD_CPENDSGIR..=0xF2F);
+        let byte_reg = dist && matches!(off, GICD_IPRIORITYR..=0xBFF | GICD_CPENDSGIR..=0xF2F);
         let ok_size = match size {
-            4 => off % 4 == 0,
-            8 => off % 8 == 0,
-            1 | 2 => byte_reg && off % size as u64 == 0,
+            4 => off.is_multiple_of(4),
+            8 => off.is_multiple_of(8),
+            1 | 2 => byte_reg && off.is_multiple_of(size as u64),
             _ => false,
         };
         if !ok_size || off >= frame {
@@ -757,7 +748,10 @@ impl IrqSink for Gic {
         if id >= 32 {
             let idx = id - 32;
             if idx >= s.num_spis {
-                log::warn!("gic: input on SPI {id}, beyond the {} lines", 32 + s.num_spis);
+                log::warn!(
+                    "gic: input on SPI {id}, beyond the {} lines",
+                    32 + s.num_spis
+                );
                 return;
             }
             let (w, bit) = (idx / 32, 1u32 << (idx % 32));
@@ -814,7 +808,8 @@ impl Device for GicDistributor {
         self.0.access(cpu, offset, size, None, true, DIST_SIZE)
     }
     fn write_from(&mut self, cpu: usize, offset: u64, size: u8, value: u64) {
-        self.0.access(cpu, offset, size, Some(value), true, DIST_SIZE);
+        self.0
+            .access(cpu, offset, size, Some(value), true, DIST_SIZE);
     }
 }
 

@@ -2,3 +2,5 @@
 //! device in hardware terms; none knows its board (offsets only, no addresses).
 
 pub mod gic;
+pub mod pl011;
+pub mod pl031;
