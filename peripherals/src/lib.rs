@@ -4,3 +4,4 @@
 pub mod gic;
 pub mod pl011;
 pub mod pl031;
+pub mod virtio;
