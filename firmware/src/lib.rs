@@ -3,3 +3,4 @@
 pub mod apt;
 pub mod ar;
 pub mod deb;
+pub mod image;
