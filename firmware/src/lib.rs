@@ -3,4 +3,6 @@
 pub mod apt;
 pub mod ar;
 pub mod deb;
+pub mod fdt;
 pub mod image;
+pub mod kernel;
