@@ -270,7 +270,10 @@ impl Fdt {
 
     /// The path of the first node whose `compatible` list has `compat`.
     pub fn find_compatible(&self, compat: &str) -> Option<String> {
-        self.find(|n| n.prop_strs("compatible").is_some_and(|c| c.contains(&compat)))
+        self.find(|n| {
+            n.prop_strs("compatible")
+                .is_some_and(|c| c.contains(&compat))
+        })
     }
 
     /// The largest `phandle` in the tree (0 if none), so new ones can be allocated above.
@@ -471,9 +474,9 @@ impl Fdt {
 /// `v` as `n` big-endian cells (n is 1 or 2, as #address-cells and #size-cells are).
 pub fn encode_cells(v: u64, n: u32, what: &str) -> Result<Vec<u8>, FdtError> {
     match n {
-        1 => u32::try_from(v).map(|c| cells(&[c])).map_err(|_| {
-            FdtError::Patch(format!("{what} {v:#x} does not fit in one 32-bit cell"))
-        }),
+        1 => u32::try_from(v)
+            .map(|c| cells(&[c]))
+            .map_err(|_| FdtError::Patch(format!("{what} {v:#x} does not fit in one 32-bit cell"))),
         2 => Ok(cells64(&[v])),
         _ => Err(FdtError::Patch(format!(
             "{what}: {n} cells are not supported (1 or 2 are)"
@@ -578,7 +581,8 @@ impl StringTable {
         if let Some(&o) = self.offsets.get(s) {
             return Ok(o);
         }
-        let o = u32::try_from(self.bytes.len()).map_err(|_| FdtError::TooLarge(self.bytes.len()))?;
+        let o =
+            u32::try_from(self.bytes.len()).map_err(|_| FdtError::TooLarge(self.bytes.len()))?;
         self.bytes.extend_from_slice(s.as_bytes());
         self.bytes.push(0);
         self.offsets.insert(s.to_string(), o);
@@ -587,7 +591,7 @@ impl StringTable {
 }
 
 fn pad4(v: &mut Vec<u8>) {
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
 }
@@ -611,7 +615,10 @@ fn write_node(
     pad4(out);
     for p in &n.props {
         if p.name.is_empty() || p.name.contains('\0') {
-            return Err(FdtError::BadName(format!("{}: property {:?}", n.name, p.name)));
+            return Err(FdtError::BadName(format!(
+                "{}: property {:?}",
+                n.name, p.name
+            )));
         }
         let len = u32::try_from(p.value.len()).map_err(|_| FdtError::TooLarge(p.value.len()))?;
         out.extend_from_slice(&FDT_PROP.to_be_bytes());
@@ -644,7 +651,9 @@ mod tests {
             .set_u32("phandle", 0x8001);
         let mut cpus = Node::new("cpus");
         cpus.set_u32("#address-cells", 1).set_u32("#size-cells", 0);
-        cpus.add_child(Node::new("cpu@0")).set_u32("reg", 0).set_empty("x");
+        cpus.add_child(Node::new("cpu@0"))
+            .set_u32("reg", 0)
+            .set_empty("x");
         f.root.add_child(cpus);
         f.root
             .add_child(Node::new("memory@40000000"))
@@ -669,7 +678,10 @@ mod tests {
             Some(vec!["arm,pl011", "arm,primecell"])
         );
         assert_eq!(g.max_phandle(), 0x8001);
-        assert_eq!(g.find_compatible("arm,pl011").as_deref(), Some("/pl011@9000000"));
+        assert_eq!(
+            g.find_compatible("arm,pl011").as_deref(),
+            Some("/pl011@9000000")
+        );
         assert!(g.node("/nope").is_none());
     }
 
@@ -691,7 +703,10 @@ mod tests {
                 let _ = Fdt::parse(&b);
             }
         }
-        assert!(matches!(Fdt::parse(b"hello world, not a dtb at all!!!!!!!!!!!!!!!"), Err(FdtError::NotFdt(_))));
+        assert!(matches!(
+            Fdt::parse(b"hello world, not a dtb at all!!!!!!!!!!!!!!!"),
+            Err(FdtError::NotFdt(_))
+        ));
         let mut old = blob.clone();
         old[20..24].copy_from_slice(&15u32.to_be_bytes());
         assert_eq!(Fdt::parse(&old), Err(FdtError::Version(15)));
@@ -709,13 +724,30 @@ mod tests {
         .unwrap();
         let g = Fdt::parse(&f.to_bytes().unwrap()).unwrap();
         let chosen = g.node("/chosen").unwrap();
-        assert_eq!(chosen.prop_str("bootargs"), Some("console=ttyAMA0 rdinit=/init"));
+        assert_eq!(
+            chosen.prop_str("bootargs"),
+            Some("console=ttyAMA0 rdinit=/init")
+        );
         assert_eq!(chosen.prop_str("stdout-path"), Some("/pl011@9000000"));
-        assert_eq!(chosen.prop("linux,initrd-start"), Some(&cells64(&[0x4800_0000])[..]));
-        assert_eq!(chosen.prop("linux,initrd-end"), Some(&cells64(&[0x4810_0000])[..]));
-        let mems: Vec<&Node> = g.root.children.iter().filter(|c| c.name.starts_with("memory")).collect();
+        assert_eq!(
+            chosen.prop("linux,initrd-start"),
+            Some(&cells64(&[0x4800_0000])[..])
+        );
+        assert_eq!(
+            chosen.prop("linux,initrd-end"),
+            Some(&cells64(&[0x4810_0000])[..])
+        );
+        let mems: Vec<&Node> = g
+            .root
+            .children
+            .iter()
+            .filter(|c| c.name.starts_with("memory"))
+            .collect();
         assert_eq!(mems.len(), 1);
-        assert_eq!(mems[0].prop("reg"), Some(&cells64(&[0x4000_0000, 0x4000_0000])[..]));
+        assert_eq!(
+            mems[0].prop("reg"),
+            Some(&cells64(&[0x4000_0000, 0x4000_0000])[..])
+        );
         // No initrd: stale initrd properties go; stdout-path already set stays.
         f.patch_for_boot(&BootParams {
             stdout_path: Some("/other"),
@@ -725,7 +757,10 @@ mod tests {
         let chosen = f.node("/chosen").unwrap();
         assert!(chosen.prop("linux,initrd-start").is_none());
         assert_eq!(chosen.prop_str("stdout-path"), Some("/pl011@9000000"));
-        assert_eq!(chosen.prop_str("bootargs"), Some("console=ttyAMA0 rdinit=/init"));
+        assert_eq!(
+            chosen.prop_str("bootargs"),
+            Some("console=ttyAMA0 rdinit=/init")
+        );
         // One-cell sizes: a 4 GiB region does not fit.
         f.root.set_u32("#size-cells", 1);
         let e = f.patch_for_boot(&BootParams {
@@ -733,7 +768,10 @@ mod tests {
             ..BootParams::default()
         });
         assert!(matches!(e, Err(FdtError::Patch(_))));
-        assert!(f.node("/memory@40000000").is_some(), "a failed patch changes nothing");
+        assert!(
+            f.node("/memory@40000000").is_some(),
+            "a failed patch changes nothing"
+        );
     }
 
     #[test]

@@ -313,9 +313,7 @@ fn unwrap_once(b: &[u8]) -> Result<(Vec<u8>, Wrapping), ImageError> {
             len: b.len(),
         });
     }
-    Err(ImageError::NotImage {
-        found: describe(b),
-    })
+    Err(ImageError::NotImage { found: describe(b) })
 }
 
 /// What a file that is not a kernel looks like, for the error message.
@@ -347,9 +345,10 @@ fn unwrap_zboot(b: &[u8]) -> Result<(Vec<u8>, Wrapping), ImageError> {
     let off = le32(b, 8) as usize;
     let size = le32(b, 12) as usize;
     let name_field = &b[24..0x38];
-    let name_len = name_field.iter().position(|&c| c == 0).ok_or_else(|| {
-        ImageError::BadZboot("compression name is not NUL-terminated".into())
-    })?;
+    let name_len = name_field
+        .iter()
+        .position(|&c| c == 0)
+        .ok_or_else(|| ImageError::BadZboot("compression name is not NUL-terminated".into()))?;
     let name = String::from_utf8_lossy(&name_field[..name_len]).into_owned();
     let payload = off
         .checked_add(size)
@@ -510,7 +509,10 @@ mod tests {
         assert_eq!(k.bytes, img);
         assert_eq!(k.wrapping, Wrapping::Zboot("zstd".into()));
         let e = KernelImage::from_bytes(zboot(&zst, "lz4")).unwrap_err();
-        assert!(matches!(e, ImageError::UnsupportedCompression(ref n) if n == "lz4"), "{e}");
+        assert!(
+            matches!(e, ImageError::UnsupportedCompression(ref n) if n == "lz4"),
+            "{e}"
+        );
         // Payload size pointing past the end of the file.
         let mut bad = zboot(&zst, "zstd");
         bad[12..16].copy_from_slice(&0x10_0000u32.to_le_bytes());
