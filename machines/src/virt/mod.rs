@@ -1,0 +1,4 @@
+//! QEMU's `virt` board: its memory map ([`layout`]) and device tree ([`dt`]).
+
+pub mod dt;
+pub mod layout;
