@@ -1,16 +1,16 @@
 //! The reference check of everything loaded before the first instruction: QEMU's own virt
-//! machine boots Debian's kernel (as [`DebianKernel`] fetches and [`KernelImage`] unwraps
-//! it) with the device tree [`generate`] makes and an [`Initramfs`] of busybox, to the
-//! initramfs shell. What the guest prints proves the command line, the initrd range (the
-//! same as [`plan_boot`] computes) and the console came through.
+//! machine boots Debian's kernel (fetched by [`DebianKernel`], unwrapped and placed by
+//! [`prepare`]) with the device tree [`prepare`] generates and an [`Initramfs`] of busybox,
+//! to the initramfs shell. What the guest prints proves the command line, the initrd range
+//! (the same as [`prepare`] chose), a module load and the console came through.
 //! Needs qemu-system-aarch64 (.ci/run installs qemu-system-arm); fetches packages into the
 //! cache. Never skipped.
 
 use armboard_firmware::deb::Sysroot;
-use armboard_firmware::image::{plan_boot, KernelImage};
 use armboard_firmware::initramfs::{Compression, Initramfs};
 use armboard_firmware::kernel::DebianKernel;
-use armboard_machines::virt::dt::{generate, VirtConfig};
+use armboard_machines::virt::boot::{prepare, BootOptions};
+use armboard_machines::virt::dt::VirtConfig;
 use armboard_machines::virt::layout::RAM_BASE;
 use std::process::Command;
 
@@ -19,7 +19,6 @@ const RAM: u64 = 512 << 20;
 #[test]
 fn qemu_boots_debian_kernel_with_generated_dtb_and_initramfs() {
     let kernel = DebianKernel::ensure().expect("fetching the kernel");
-    let image = KernelImage::load(&kernel.image).expect("unwrapping vmlinuz");
     let root = Sysroot::ensure(&["busybox-static"]).expect("fetching busybox-static");
     let busybox = root.find_program("busybox").unwrap();
     let mods = kernel
@@ -39,14 +38,6 @@ fn qemu_boots_debian_kernel_with_generated_dtb_and_initramfs() {
          poweroff -f\n"
     );
     fs.file("init", 0o755, init).unwrap();
-    let initrd = fs.to_bytes(Compression::Gzip).unwrap();
-
-    let plan = plan_boot(RAM_BASE, RAM, &image, Some(initrd.len() as u64)).unwrap();
-    let mut cfg = VirtConfig::new(1, RAM);
-    cfg.bootargs = "console=ttyAMA0 panic=-1 quiet".into();
-    cfg.initrd = plan.initrd.clone();
-    let dtb = generate(&cfg).unwrap();
-
     let dir = std::env::temp_dir().join(format!("armboard-virt-boot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (k, i, d) = (
@@ -54,9 +45,18 @@ fn qemu_boots_debian_kernel_with_generated_dtb_and_initramfs() {
         dir.join("initrd.gz"),
         dir.join("virt.dtb"),
     );
-    std::fs::write(&k, &image.bytes).unwrap();
-    std::fs::write(&i, &initrd).unwrap();
-    std::fs::write(&d, &dtb).unwrap();
+    fs.write_to(&i, Compression::Gzip).unwrap();
+    let images = prepare(&BootOptions {
+        kernel: kernel.image.clone(),
+        initrd: Some(i.clone()),
+        append: Some("console=ttyAMA0 panic=-1 quiet".into()),
+        dtb: None,
+        board: VirtConfig::new(1, RAM),
+    })
+    .expect("preparing the boot images");
+    assert_eq!(images.entry(), RAM_BASE);
+    std::fs::write(&k, &images.kernel.bytes).unwrap();
+    std::fs::write(&d, &images.dtb.bytes).unwrap();
     let out = Command::new("timeout")
         .arg("600")
         .arg("qemu-system-aarch64")
@@ -92,8 +92,8 @@ fn qemu_boots_debian_kernel_with_generated_dtb_and_initramfs() {
         "{console}"
     );
     // QEMU rewrites linux,initrd-start with its own placement (one cell in QEMU 7.2; the
-    // generator writes two): the same address as plan_boot's.
-    let start = plan.initrd.unwrap().start;
+    // generator writes two): the same address as prepare's.
+    let start = images.initrd.as_ref().unwrap().addr;
     let seen = console
         .lines()
         .find_map(|l| l.trim().strip_prefix("ARMBOARD-INITRD "))
@@ -101,7 +101,7 @@ fn qemu_boots_debian_kernel_with_generated_dtb_and_initramfs() {
     assert_eq!(
         seen,
         Some(start),
-        "initrd placement differs from plan_boot:\n{console}"
+        "initrd placement differs from prepare's:\n{console}"
     );
     assert!(
         console.contains("ARMBOARD-MODULE virtio_mmio loaded"),
