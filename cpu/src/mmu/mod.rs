@@ -494,6 +494,10 @@ impl Mem for SysMem {
 }
 
 impl SystemMem for SysMem {
+    fn translate_exec(&mut self, va: u64) -> Result<u64, MemFault> {
+        SysMem::translate_exec(self, va)
+    }
+
     fn sync(&mut self, st: &CpuState) {
         let new = Regime::from_sys(&st.sys);
         let old = self.regime;

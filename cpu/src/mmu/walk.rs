@@ -91,9 +91,10 @@ impl Granule {
     }
 }
 
-/// Output address bits of a descriptor: [51:0]; a descriptor's own address field is this
-/// masked below the granule or block size. Bits above the PA size fault.
-const OA_BITS: u64 = (1 << 52) - 1;
+/// Output address bits of a descriptor: [47:0] (ARMv8.0 has at most 48-bit PAs); a
+/// descriptor's own address field is this masked below the granule or block size. Bits 51:48
+/// are not address: Linux keeps its DBM/"writable" bit at 51 in every writable page.
+const OA_BITS: u64 = (1 << 48) - 1;
 /// TTBRn_EL1.BADDR: bits 47:1 (bit 0 is CnP, 63:48 the ASID).
 const BADDR_BITS: u64 = ((1 << 48) - 1) & !1;
 /// Bits 55:0 of a VA: what a TLBI operand and a TLB tag compare.

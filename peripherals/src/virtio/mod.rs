@@ -381,3 +381,30 @@ pub(crate) fn config_bytes(config: &[u8], offset: u64, data: &mut [u8]) {
 
 #[cfg(test)]
 mod tests;
+
+/// The device of an unused transport: ID 0, which drivers take as "nothing here" (QEMU's
+/// virt has 32 transports whether or not devices are plugged into them).
+pub struct NoDevice;
+
+impl VirtioDevice for NoDevice {
+    fn device_id(&self) -> u32 {
+        0
+    }
+    fn features(&self) -> u64 {
+        0
+    }
+    fn queue_max_sizes(&self) -> &[u16] {
+        &[]
+    }
+    fn read_config(&self, _offset: u64, data: &mut [u8]) {
+        data.fill(0);
+    }
+    fn process(
+        &mut self,
+        _index: usize,
+        _queue: &mut Queue,
+        _mem: &Ram,
+    ) -> Result<bool, QueueError> {
+        Ok(false)
+    }
+}
