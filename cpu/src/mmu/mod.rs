@@ -464,26 +464,28 @@ impl Mem for SysMem {
     }
 
     fn zero(&mut self, addr: u64, len: u64) -> Result<(), MemFault> {
+        // The bytes of the page holding `a` from `a` on, up to `end`.
+        let chunk = |a: u64, end: u64| (PAGE - (a & PAGE_MASK)).min(end.wrapping_sub(a));
         // Translate every page first so a fault leaves memory untouched.
         let end = addr.wrapping_add(len);
         let mut a = addr;
         while a != end {
             self.target(a, Access::Write)?;
-            a = (a | PAGE_MASK).wrapping_add(1).min(end);
+            a = a.wrapping_add(chunk(a, end));
         }
         let mut a = addr;
         while a != end {
-            let n = ((a | PAGE_MASK).wrapping_add(1).min(end)) - a;
+            let n = chunk(a, end);
             match self.target(a, Access::Write)? {
                 // SAFETY: `n` bytes from `p` stay inside one RAM page.
                 Target::Host(p) => unsafe { std::ptr::write_bytes(p, 0, n as usize) },
                 t @ Target::Phys(_) => {
                     for i in 0..n {
-                        self.store(t.add(i), 1, 0, a + i)?;
+                        self.store(t.add(i), 1, 0, a.wrapping_add(i))?;
                     }
                 }
             }
-            a += n;
+            a = a.wrapping_add(n);
         }
         Ok(())
     }

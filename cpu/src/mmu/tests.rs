@@ -927,3 +927,13 @@ fn vcpus_on_threads_share_the_broadcast() {
     cpu1.tlbi(&st, Tlbi::VaAllAsids { va });
     assert_eq!(cpu0.read(va, 8), Ok(0x22));
 }
+
+#[test]
+fn zeroing_at_the_top_of_the_address_space_does_not_overflow() {
+    let (mut m, _lo, hi, _st, mut mem) = four_k();
+    let top = 0xffff_ffff_ffff_f000u64;
+    hi.map(&mut m, top, 0x4050_0000, 3, KERNEL);
+    m.poke(0x4050_0fc0, 7);
+    mem.zero(top + 0xfc0, 0x40).unwrap();
+    assert_eq!(m.peek(0x4050_0fc0), 0);
+}

@@ -314,11 +314,8 @@ pub fn walk(
             // Reserved encodings: a level-3 "block", or a block where none is allowed.
             return Err(fault(FaultKind::Unmapped, lvl));
         }
-        let mut out = d & OA_BITS & !((1u64 << shift) - 1);
-        if granule == Granule::K64 {
-            // Bits 15:12 of a 64K descriptor are OA[51:48] only with 52-bit PAs: RES0 here.
-            out &= !0xf000;
-        }
+        // (Bits 15:12 of a 64K descriptor, OA[51:48] with 52-bit PAs, fall below `shift`.)
+        let out = d & OA_BITS & !((1u64 << shift) - 1);
         if out >= pa_limit {
             return Err(fault(FaultKind::Unmapped, lvl));
         }
