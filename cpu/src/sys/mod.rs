@@ -5,6 +5,9 @@
 //! In user mode none of this is live: `SysRegs::system` is false and EL0 system-register
 //! accesses are answered as Linux presents them.
 
+pub mod exception;
+pub mod timer;
+
 use crate::mem::{Access, MemFault};
 use crate::model::{CpuModel, CORTEX_A72};
 use crate::state::CpuState;

@@ -1,0 +1,6 @@
+//! QEMU's `virt` board: its memory map ([`layout`]), device tree ([`dt`]) and what is loaded
+//! before the first instruction ([`boot`]).
+
+pub mod boot;
+pub mod dt;
+pub mod layout;
