@@ -45,9 +45,11 @@ impl FwCfg {
 
     /// Add a named file (names are at most 55 bytes; longer ones are cut).
     pub fn add_file(&mut self, name: &str, data: Vec<u8>) {
-        let mut n = name.to_string();
-        n.truncate(NAME_LEN - 1);
-        self.files.push((n, data));
+        let mut end = name.len().min(NAME_LEN - 1);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.files.push((name[..end].to_string(), data));
     }
 
     fn item(&self, key: u16) -> Vec<u8> {
