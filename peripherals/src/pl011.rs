@@ -14,7 +14,10 @@ use std::io::Write;
 
 /// Size of the register frame.
 pub const SIZE: u64 = 0x1000;
-/// Receive FIFO depth of the PL011 (with UARTLCR_H.FEN set).
+/// Receive FIFO depth (with UARTLCR_H.FEN set): 32 entries, as the PL011 r1p5 has. Earlier
+/// revisions, which the revision field of these ID registers names, had 16, and Linux sizes its
+/// transmit bursts for 16; it drains the receive FIFO until RXFE whatever the depth, so the
+/// only visible difference is where the 1/8..7/8 receive trigger levels fall.
 pub const FIFO_DEPTH: usize = 32;
 
 const UARTDR: u64 = 0x000;

@@ -203,12 +203,12 @@ impl VirtioDevice for VirtioBlk {
                 }
                 Err(e) => return Err(e),
             };
-            let mut len = data as u32;
+            let mut len = u32::try_from(data).unwrap_or(u32::MAX);
             if wlen > 0 {
                 let mut w = chain.writer(mem);
                 w.seek(wlen - 1);
                 if w.write(&[status]).unwrap_or(0) == 1 {
-                    len += 1;
+                    len = len.saturating_add(1);
                 }
             }
             q.add_used(mem, chain.head, len)?;

@@ -303,7 +303,8 @@ impl<D: VirtioDevice> VirtioMmio<D> {
             QUEUE_SEL => self.queue_sel = v,
             QUEUE_NUM => {
                 if let Some(q) = self.queue() {
-                    if v >= 1 && v <= q.max_size as u32 {
+                    // Split queues have power-of-two sizes (the ring indices wrap at 2^16).
+                    if v.is_power_of_two() && v <= q.max_size as u32 {
                         q.size = v as u16;
                     } else {
                         log::warn!("virtio: queue size {v} refused (max {})", q.max_size);

@@ -224,6 +224,16 @@ fn registers_identify_a_version_2_device() {
     assert_eq!(d.r(DEVICE_FEATURES) & 1, 1, "VIRTIO_F_VERSION_1");
     d.w(QUEUE_SEL, 0);
     assert_eq!(d.r(QUEUE_NUM_MAX), rng::QUEUE_SIZE as u32);
+    d.w(QUEUE_NUM, 3);
+    assert_eq!(
+        d.r(QUEUE_NUM),
+        rng::QUEUE_SIZE as u32,
+        "not a power of two: refused"
+    );
+    d.w(QUEUE_NUM, 16);
+    assert_eq!(d.r(QUEUE_NUM), 16);
+    d.w(QUEUE_NUM, 4096);
+    assert_eq!(d.r(QUEUE_NUM), 16, "above QueueNumMax: refused");
     d.w(QUEUE_SEL, 1);
     assert_eq!(d.r(QUEUE_NUM_MAX), 0, "no second queue");
     assert_eq!(d.r(SHM_LEN_LOW), u32::MAX);
