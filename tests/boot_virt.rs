@@ -10,8 +10,15 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Modules the checks need: virtio-mmio transport, disk, rng, ext4.
-const MODULES: &[&str] = &["virtio_mmio", "virtio_blk", "virtio_rng", "ext4"];
+/// Modules the checks need: virtio-mmio transport, disk, rng, ext4 (which needs a crc32c
+/// implementation: a soft dependency modinfo does not list).
+const MODULES: &[&str] = &[
+    "virtio_mmio",
+    "virtio_blk",
+    "virtio_rng",
+    "crc32c_generic",
+    "ext4",
+];
 
 /// The guest's /init: set up, report, exercise the devices, power off.
 const INIT: &str = r#"#!/bin/sh

@@ -255,6 +255,17 @@ fn four_k_pages_and_blocks_translate_in_both_halves() {
 }
 
 #[test]
+fn descriptor_bits_51_to_48_are_not_output_address() {
+    // Linux sets bit 51 (DBM, its "writable" marker) in every writable kernel page, and
+    // v8.0 has no 52-bit PAs: the page must still map its 48-bit output address.
+    let (mut m, _lo, hi, _st, mut mem) = four_k();
+    let kva = 0xffff_0000_0030_0000;
+    hi.map(&mut m, kva, 0x4030_0000, 3, KERNEL | (1 << 51));
+    mem.write(kva + 8, 8, 0x5151).unwrap();
+    assert_eq!(m.peek(0x4030_0008), 0x5151);
+}
+
+#[test]
 fn sixty_four_k_granule_with_42_bit_vas() {
     let mut m = Machine::new();
     let shape = Shape {

@@ -383,8 +383,16 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
     let raw = console::RawMode::enter();
     {
         let uart = uart.clone();
-        console::spawn_input(raw.is_raw(), console.clone(), move |b| {
-            uart.lock().push_input(b);
+        console::spawn_input(raw.is_raw(), console.clone(), move |mut b| {
+            // The UART takes what fits in its FIFO (nothing while the guest has it off):
+            // offer the rest again until it is taken, as a typist would wait.
+            while !b.is_empty() {
+                let n = uart.lock().push_input(b);
+                b = &b[n..];
+                if n == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
         });
     }
 

@@ -141,7 +141,15 @@ impl Vcpu {
         } else {
             Some(WFE_NAP)
         };
+        let t0 = std::time::Instant::now();
         inputs.wait(timeout.map(|t| t.min(Duration::from_secs(1))));
+        log::debug!(
+            "vcpu{}: {} slept {:?} (timeout {timeout:?}), irq {}",
+            self.index,
+            if wfi { "wfi" } else { "wfe" },
+            t0.elapsed(),
+            inputs.irq()
+        );
         self.cpu.interrupt.store(false, Ordering::SeqCst);
     }
 

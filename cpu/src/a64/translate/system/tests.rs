@@ -76,6 +76,9 @@ impl SystemMem for SysMem {
     fn counter(&mut self) -> u64 {
         self.counter
     }
+    fn translate_exec(&mut self, va: u64) -> Result<u64, MemFault> {
+        Ok(va)
+    }
 }
 
 /// An EL1h state of the test model with interrupts masked.
