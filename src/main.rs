@@ -183,6 +183,58 @@ enum ImageCmd {
         #[arg(required = true)]
         packages: Vec<String>,
     },
+    /// Fetch Debian bookworm's arm64 kernel (linux-image-arm64) into the cache; prints the
+    /// path of its image.
+    Kernel,
+    /// Build a busybox initramfs (gzip-compressed cpio) for Debian's arm64 kernel.
+    Initramfs {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        /// Kernel modules to include and load at boot, with their dependencies
+        /// (e.g. virtio_mmio,virtio_blk,ext4).
+        #[arg(long, value_delimiter = ',', default_value = "virtio_mmio,virtio_rng")]
+        modules: Vec<String>,
+        /// A shell script to run as /init after the mounts and modules (default: a shell on
+        /// the console; the board powers off when it exits).
+        #[arg(long)]
+        init: Option<PathBuf>,
+    },
+}
+
+/// The default /init of `armboard image initramfs`: @MODULES@ and @MAIN@ are filled in.
+const INIT_TEMPLATE: &str = r#"#!/bin/sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+@MODULES@
+@MAIN@
+poweroff -f
+"#;
+
+fn build_initramfs(out: &std::path::Path, modules: &[String], init: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use armboard_firmware::initramfs::{Compression, Initramfs};
+    let kernel = armboard_firmware::kernel::DebianKernel::ensure().context("fetching the kernel")?;
+    let bb = Sysroot::ensure(&["busybox-static"]).context("fetching busybox-static")?;
+    let busybox = bb
+        .find_program("busybox")
+        .context("busybox-static has no busybox")?;
+    let names: Vec<&str> = modules.iter().map(String::as_str).filter(|m| !m.is_empty()).collect();
+    let mods = kernel.module_set()?.resolve(&names)?;
+    let main = match init {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        None => "echo 'armboard: busybox shell; exit it to power off'\nsetsid cttyhack sh".into(),
+    };
+    let mut fs = Initramfs::busybox(&busybox, "")?;
+    let load = fs.modules("lib/modules", &mods)?;
+    fs.file(
+        "init",
+        0o755,
+        INIT_TEMPLATE.replace("@MODULES@", &load).replace("@MAIN@", &main),
+    )?;
+    fs.write_to(out, Compression::Gzip)?;
+    Ok(())
 }
 
 /// Exit status for errors armboard itself reports (bad input), distinct from guest statuses.
@@ -249,6 +301,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 None => Sysroot::ensure(&names)?,
             };
             println!("{}", root.path.display());
+            Ok(0)
+        }
+        Cmd::Image(ImageCmd::Kernel) => {
+            let k = armboard_firmware::kernel::DebianKernel::ensure()?;
+            println!("{}", k.image.display());
+            Ok(0)
+        }
+        Cmd::Image(ImageCmd::Initramfs { out, modules, init }) => {
+            build_initramfs(&out, &modules, init.as_deref())?;
+            println!("{}", out.display());
             Ok(0)
         }
     }
