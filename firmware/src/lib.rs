@@ -8,3 +8,4 @@ pub mod fdt;
 pub mod image;
 pub mod initramfs;
 pub mod kernel;
+pub mod psci;
