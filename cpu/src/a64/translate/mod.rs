@@ -7,12 +7,14 @@ pub mod dp_reg;
 pub mod fp;
 pub mod loads_stores;
 pub mod simd;
+pub mod system;
 
 use super::Row;
 
 /// The decoder table, class by class.
 pub const CLASSES: &[&[Row]] = &[
     branch::ROWS,
+    system::ROWS,
     dp_imm::ROWS,
     dp_reg::ROWS,
     loads_stores::ROWS,
