@@ -8,4 +8,3 @@ pub mod fdt;
 pub mod image;
 pub mod initramfs;
 pub mod kernel;
-pub mod psci;
