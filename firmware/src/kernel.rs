@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 /// The meta package that depends on the current arm64 kernel.
 pub const META_PACKAGE: &str = "linux-image-arm64";
 const MANIFEST: &str = ".armboard-kernel";
+/// Exact module aliases found by scanning a modules directory, `alias NAME MODULE` a line.
+pub const ALIAS_CACHE: &str = ".armboard-modules.alias";
 
 /// Why the kernel or its modules could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,12 @@ pub struct Module {
 /// installed system); Debian's package ships none (its postinst runs depmod), so otherwise
 /// they are read from each module's own `.modinfo` section (`depends=`, which modpost
 /// records from the symbols the module imports).
+///
+/// Soft dependencies (`softdep=pre: crypto-crc32c`, as ext4 has: without crc32c it cannot
+/// mount a file system with metadata checksums) are loaded too, `pre:` ones before the
+/// module and `post:` ones after; they name modules or aliases, which are looked up in
+/// `modules.alias`, or else in every module's `alias=` entries (read once, when first
+/// needed). A soft dependency that cannot be found is left out.
 #[derive(Clone, Debug)]
 pub struct ModuleSet {
     dir: PathBuf,
@@ -198,6 +206,8 @@ pub struct ModuleSet {
     /// Module name → dependency names, when modules.dep says.
     deps: Option<HashMap<String, Vec<String>>>,
     builtin: HashSet<String>,
+    /// Exact alias → module name, built on first use.
+    aliases: std::sync::OnceLock<HashMap<String, String>>,
 }
 
 /// `virtio-blk`, `kernel/drivers/block/virtio_blk.ko.xz` → `virtio_blk`.
@@ -265,6 +275,7 @@ impl ModuleSet {
             paths,
             deps: Some(deps),
             builtin: HashSet::new(),
+            aliases: std::sync::OnceLock::new(),
         })
     }
 
@@ -292,6 +303,7 @@ impl ModuleSet {
             paths,
             deps: None,
             builtin: HashSet::new(),
+            aliases: std::sync::OnceLock::new(),
         })
     }
 
@@ -359,16 +371,104 @@ impl ModuleSet {
                 .filter(|d| !d.is_empty())
                 .collect(),
         };
+        let (pre, post) = softdeps(&module.data);
         path.push(name.to_string());
         for d in &deps {
             if self.paths.contains_key(d) || !self.builtin.contains(d) {
                 self.visit(d, path, done, order)?;
             }
         }
+        self.visit_soft(&pre, path, done, order);
         path.pop();
         done.insert(name.to_string());
         order.push(module);
+        self.visit_soft(&post, path, done, order);
         Ok(())
+    }
+
+    /// Visits soft dependencies; one that is unknown or would close a cycle is skipped.
+    fn visit_soft(
+        &self,
+        names: &[String],
+        path: &mut Vec<String>,
+        done: &mut HashSet<String>,
+        order: &mut Vec<Module>,
+    ) {
+        for n in names {
+            let Some(m) = self.lookup(n) else {
+                log::info!("soft dependency {n} is not a module of this kernel: left out");
+                continue;
+            };
+            let depth = path.len();
+            if let Err(e) = self.visit(&m, path, done, order) {
+                log::info!("soft dependency {n}: {e}: left out");
+                path.truncate(depth);
+            }
+        }
+    }
+
+    /// The module a name or exact alias refers to (None if built in or unknown).
+    fn lookup(&self, name_or_alias: &str) -> Option<String> {
+        let n = module_name(name_or_alias);
+        if self.paths.contains_key(&n) {
+            return Some(n);
+        }
+        if self.builtin.contains(&n) {
+            return None;
+        }
+        self.aliases
+            .get_or_init(|| self.read_aliases())
+            .get(name_or_alias)
+            .cloned()
+    }
+
+    /// Exact aliases: from `modules.alias` if present, else from every module's modinfo
+    /// (the result kept in the directory as [`ALIAS_CACHE`] when it is writable, since a
+    /// kernel's modules never change).
+    fn read_aliases(&self) -> HashMap<String, String> {
+        let wild = |a: &str| a.contains(['*', '?', '[']);
+        let parse = |t: &str| {
+            let mut map = HashMap::new();
+            for l in t.lines() {
+                let mut w = l.split_whitespace();
+                if let (Some("alias"), Some(a), Some(m)) = (w.next(), w.next(), w.next()) {
+                    if !wild(a) {
+                        map.entry(a.to_string()).or_insert_with(|| module_name(m));
+                    }
+                }
+            }
+            map
+        };
+        for f in ["modules.alias", ALIAS_CACHE] {
+            if let Ok(t) = std::fs::read_to_string(self.dir.join(f)) {
+                return parse(&t);
+            }
+        }
+        let mut map = HashMap::new();
+        let mut all: Vec<(&String, &String)> = self.paths.iter().collect();
+        all.sort_by(|a, b| a.1.cmp(b.1));
+        for (name, rel) in all {
+            let Ok(m) = self.read_module(rel) else {
+                continue;
+            };
+            for a in modinfo(&m.data, "alias") {
+                if !wild(&a) {
+                    map.entry(a).or_insert_with(|| name.clone());
+                }
+            }
+        }
+        let mut lines: Vec<String> = map
+            .iter()
+            .map(|(a, m)| format!("alias {a} {m}\n"))
+            .collect();
+        lines.sort();
+        let tmp = self
+            .dir
+            .join(format!("{ALIAS_CACHE}.{}", std::process::id()));
+        if std::fs::write(&tmp, lines.concat()).is_ok() {
+            let _ = std::fs::rename(&tmp, self.dir.join(ALIAS_CACHE));
+        }
+        map
     }
 
     fn read_module(&self, rel: &str) -> Result<Module, KernelError> {
@@ -421,6 +521,22 @@ pub fn modinfo(elf: &[u8], key: &str) -> Vec<String> {
         .filter(|(k, _)| *k == key)
         .map(|(_, v)| v.to_string())
         .collect()
+}
+
+/// A module's soft dependencies: (`pre:` names, `post:` names) from `softdep=` entries.
+fn softdeps(elf: &[u8]) -> (Vec<String>, Vec<String>) {
+    let (mut pre, mut post) = (Vec::new(), Vec::new());
+    for v in modinfo(elf, "softdep") {
+        let mut into = &mut pre;
+        for w in v.split_whitespace() {
+            match w {
+                "pre:" => into = &mut pre,
+                "post:" => into = &mut post,
+                name => into.push(name.to_string()),
+            }
+        }
+    }
+    (pre, post)
 }
 
 /// The contents of the section called `want` (ELF64 little-endian only).
@@ -518,66 +634,94 @@ mod tests {
         ),
         ("kernel/v/virtio.ko.xz", &["depends=virtio_ring"]),
         ("kernel/v/virtio_ring.ko.xz", &["depends="]),
-        ("kernel/fs/ext4.ko", &["depends=crc16,mbcache,jbd2"]),
+        (
+            "kernel/fs/ext4.ko",
+            &[
+                "depends=crc16,mbcache,jbd2",
+                "softdep=pre: crypto-crc32c post: not_here",
+            ],
+        ),
         ("kernel/lib/crc16.ko", &["depends="]),
         ("kernel/fs/mbcache.ko", &[]),
-        ("kernel/fs/jbd2.ko", &["depends=crc32c_generic"]),
+        ("kernel/fs/jbd2.ko", &["depends="]),
+        (
+            "kernel/crypto/crc32c_generic.ko",
+            &["alias=crypto-crc32c", "alias=crc32c"],
+        ),
+        ("kernel/x/needs_builtin.ko", &["depends=virtio_mmio"]),
+        ("kernel/x/needs_ghost.ko", &["depends=ghost"]),
     ];
 
-    const EXPECTED: [&str; 7] = [
+    const EXPECTED: [&str; 8] = [
         "kernel/v/virtio_ring.ko.xz",
         "kernel/v/virtio.ko.xz",
         "kernel/a/virtio_blk.ko.xz",
         "kernel/lib/crc16.ko",
         "kernel/fs/mbcache.ko",
         "kernel/fs/jbd2.ko",
+        "kernel/crypto/crc32c_generic.ko",
         "kernel/fs/ext4.ko",
     ];
 
     #[test]
-    fn orders_dependencies_first_each_once_from_modinfo() {
+    fn orders_dependencies_and_soft_dependencies_first_from_modinfo() {
         let d = tree("modinfo", FILES);
         std::fs::write(
             d.join("modules.builtin"),
-            "kernel/crypto/crc32c_generic.ko\n",
+            "kernel/drivers/virtio/virtio_mmio.ko\n",
         )
         .unwrap();
         let s = ModuleSet::open(&d).unwrap();
-        assert!(s.is_builtin("crc32c-generic"));
+        assert!(s.is_builtin("virtio-mmio"));
         let o = s.load_order(&["virtio-blk", "ext4", "virtio"]).unwrap();
         assert_eq!(o, EXPECTED);
         let m = s.resolve(&["virtio_blk"]).unwrap();
         assert_eq!(m[2].file_name, "virtio_blk.ko");
         assert!(m[2].data.starts_with(b"\x7fELF"), "decompressed from .xz");
         assert_eq!(modinfo(&m[2].data, "license"), ["GPL"]);
-        // A dependency that is neither a module nor built in.
-        std::fs::remove_file(d.join("modules.builtin")).unwrap();
-        let s = ModuleSet::open(&d).unwrap();
+        // A built-in dependency is skipped; one that is neither module nor built in is an
+        // error; a built-in module asked for by name is skipped.
+        assert_eq!(
+            s.load_order(&["needs_builtin", "virtio_mmio"]).unwrap(),
+            ["kernel/x/needs_builtin.ko"]
+        );
         assert!(matches!(
-            s.resolve(&["ext4"]),
-            Err(KernelError::UnknownModule(n)) if n == "crc32c_generic"
+            s.resolve(&["needs_ghost"]),
+            Err(KernelError::UnknownModule(n)) if n == "ghost"
         ));
         let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
-    fn uses_modules_dep_when_present() {
+    fn uses_modules_dep_and_alias_when_present() {
         let d = tree("dep", FILES);
-        // modules.dep overrides what .modinfo says (here: no deps for jbd2).
+        // modules.dep overrides what .modinfo says (here: jbd2 needs crc16).
         let dep: String = [
-            "kernel/a/virtio_blk.ko.xz: kernel/v/virtio.ko.xz kernel/v/virtio_ring.ko.xz",
-            "kernel/v/virtio.ko.xz: kernel/v/virtio_ring.ko.xz",
-            "kernel/v/virtio_ring.ko.xz:",
-            "kernel/fs/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2.ko",
+            "kernel/fs/ext4.ko: kernel/fs/mbcache.ko kernel/fs/jbd2.ko",
             "kernel/lib/crc16.ko:",
             "kernel/fs/mbcache.ko:",
-            "kernel/fs/jbd2.ko:",
+            "kernel/fs/jbd2.ko: kernel/lib/crc16.ko",
+            "kernel/crypto/crc32c_generic.ko:",
         ]
         .join("\n");
         std::fs::write(d.join("modules.dep"), dep).unwrap();
+        std::fs::write(
+            d.join("modules.alias"),
+            "# Aliases\nalias crypto-crc32c crc32c_generic\n",
+        )
+        .unwrap();
         let s = ModuleSet::open(&d).unwrap();
         let o = s.load_order(&["ext4"]).unwrap();
-        assert_eq!(o, EXPECTED[3..]);
+        assert_eq!(
+            o,
+            [
+                "kernel/fs/mbcache.ko",
+                "kernel/lib/crc16.ko",
+                "kernel/fs/jbd2.ko",
+                "kernel/crypto/crc32c_generic.ko",
+                "kernel/fs/ext4.ko"
+            ]
+        );
         std::fs::write(d.join("modules.dep"), "junk\n").unwrap();
         assert!(matches!(
             ModuleSet::open(&d),

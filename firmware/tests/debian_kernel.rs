@@ -53,6 +53,10 @@ fn debian_kernel_unwraps_and_resolves_modules() {
         assert!(pos(n).is_some(), "{n} missing from {names:?}");
     }
     assert!(pos("jbd2") < pos("ext4"));
+    // ext4's soft dependency (crypto-crc32c, an alias of crc32c_generic): without it a
+    // file system with metadata checksums does not mount.
+    assert!(pos("crc32c_generic").is_some(), "{names:?}");
+    assert!(pos("crc32c_generic") < pos("ext4"));
     assert!(pos("mbcache") < pos("ext4"));
     assert!(pos("failover") < pos("net_failover"));
     assert!(pos("net_failover") < pos("virtio_net"));

@@ -136,6 +136,15 @@ pub const fn mpidr_affinity(n: u32) -> u64 {
     (((n / 8) as u64) << 8) | (n % 8) as u64
 }
 
+/// The CPU index whose MPIDR affinity (Aff1:Aff0, as PSCI CPU_ON names a target) is `aff`.
+pub const fn cpu_index(aff: u64) -> Option<u32> {
+    let (aff0, aff1) = (aff & 0xff, (aff >> 8) & 0xff);
+    if aff >> 16 != 0 || aff0 >= 8 {
+        return None;
+    }
+    Some((aff1 * 8 + aff0) as u32)
+}
+
 /// The transport slot QEMU gives the `i`-th virtio device of the command line.
 pub const fn qemu_virtio_slot(i: usize) -> usize {
     VIRTIO_MMIO_COUNT - 1 - i
@@ -179,5 +188,8 @@ mod tests {
         assert_eq!(qemu_virtio_slot(0), 31);
         assert_eq!(mpidr_affinity(3), 3);
         assert_eq!(mpidr_affinity(9), 0x101);
+        assert_eq!(cpu_index(0x101), Some(9));
+        assert_eq!(cpu_index(0x8), None);
+        assert_eq!(cpu_index(1 << 16), None);
     }
 }
