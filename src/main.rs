@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod container;
+mod oci;
+
 #[derive(Parser)]
 #[command(
     name = "armboard",
@@ -64,6 +67,10 @@ enum Cmd {
     },
     /// Boot a kernel on an emulated board (system emulation).
     Boot(BootArgs),
+    /// Run a container on an emulated board: boots Debian's arm64 kernel into a guest that
+    /// runs the command with crun (default: a busybox container printing a greeting). The
+    /// exit status is the container's.
+    Run(container::RunArgs),
     /// Build guest images.
     #[command(subcommand)]
     Image(ImageCmd),
@@ -186,6 +193,9 @@ enum ImageCmd {
     /// Fetch Debian bookworm's arm64 kernel (linux-image-arm64) into the cache; prints the
     /// path of its image.
     Kernel,
+    /// Build (or find in the cache) the guest image `armboard run` boots: prints the kernel
+    /// and initramfs paths.
+    Build,
     /// Build a busybox initramfs (gzip-compressed cpio) for Debian's arm64 kernel.
     Initramfs {
         /// Where to write it.
@@ -213,17 +223,28 @@ mount -t devtmpfs dev /dev
 poweroff -f
 "#;
 
-fn build_initramfs(out: &std::path::Path, modules: &[String], init: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn build_initramfs(
+    out: &std::path::Path,
+    modules: &[String],
+    init: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     use armboard_firmware::initramfs::{Compression, Initramfs};
-    let kernel = armboard_firmware::kernel::DebianKernel::ensure().context("fetching the kernel")?;
+    let kernel =
+        armboard_firmware::kernel::DebianKernel::ensure().context("fetching the kernel")?;
     let bb = Sysroot::ensure(&["busybox-static"]).context("fetching busybox-static")?;
     let busybox = bb
         .find_program("busybox")
         .context("busybox-static has no busybox")?;
-    let names: Vec<&str> = modules.iter().map(String::as_str).filter(|m| !m.is_empty()).collect();
+    let names: Vec<&str> = modules
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !m.is_empty())
+        .collect();
     let mods = kernel.module_set()?.resolve(&names)?;
     let main = match init {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         None => "echo 'armboard: busybox shell; exit it to power off'\nsetsid cttyhack sh".into(),
     };
     let mut fs = Initramfs::busybox(&busybox, "")?;
@@ -231,7 +252,9 @@ fn build_initramfs(out: &std::path::Path, modules: &[String], init: Option<&std:
     fs.file(
         "init",
         0o755,
-        INIT_TEMPLATE.replace("@MODULES@", &load).replace("@MAIN@", &main),
+        INIT_TEMPLATE
+            .replace("@MODULES@", &load)
+            .replace("@MAIN@", &main),
     )?;
     fs.write_to(out, Compression::Gzip)?;
     Ok(())
@@ -294,6 +317,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             linux_user::run(&cfg).context("user mode")
         }
         Cmd::Boot(a) => boot(a),
+        Cmd::Run(a) => container::run(a),
+        Cmd::Image(ImageCmd::Build) => {
+            let t = std::time::Instant::now();
+            let g = container::build_image()?;
+            eprintln!(
+                "armboard: guest image {} ({} in {:.1?})",
+                g.key,
+                if g.cached { "cached" } else { "built" },
+                t.elapsed()
+            );
+            println!("kernel {}", g.kernel.display());
+            println!("initrd {}", g.initrd.display());
+            Ok(0)
+        }
         Cmd::Image(ImageCmd::Sysroot { out, packages }) => {
             let names: Vec<&str> = packages.iter().map(String::as_str).collect();
             let root = match out {
