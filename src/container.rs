@@ -141,7 +141,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         c.pids = Some(p);
     }
     if let Some(dir) = &root_dir {
-        check_command(dir, &c)?;
+        if !has_command(dir, &c) {
+            eprintln!(
+                "armboard: {}: command not found in {} (PATH={})",
+                c.args[0],
+                dir.display(),
+                c.path()
+            );
+            return Ok(EXIT_NOT_FOUND);
+        }
         let img = tmp.0.join("rootfs.ext4");
         make_ext4(dir, &img)?;
         c.root = RootSource::Disk;
@@ -265,13 +273,13 @@ fn nonce() -> String {
     format!("{:016x}", x ^ (x >> 31))
 }
 
-/// Fails early, without a boot, when the command is not in the root directory.
-fn check_command(root: &Path, c: &Container) -> anyhow::Result<()> {
+/// Whether the command is in the root directory (checked before booting).
+fn has_command(root: &Path, c: &Container) -> bool {
     let cmd = &c.args[0];
     let exists = |p: &Path| {
         armboard_firmware::deb::resolve_in_root(root, p, false).is_ok_and(|h| h.is_file())
     };
-    let found = if cmd.contains('/') {
+    if cmd.contains('/') {
         let p = if cmd.starts_with('/') {
             PathBuf::from(cmd)
         } else {
@@ -283,15 +291,7 @@ fn check_command(root: &Path, c: &Container) -> anyhow::Result<()> {
             .split(':')
             .filter(|d| !d.is_empty())
             .any(|d| exists(&Path::new(d).join(cmd)))
-    };
-    if !found {
-        bail!(
-            "{cmd}: command not found in {} (PATH={})",
-            root.display(),
-            c.path()
-        );
     }
-    Ok(())
 }
 
 /// Bytes in the files under `dir` (not following symlinks), and the number of entries.
