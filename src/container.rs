@@ -98,10 +98,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     }
     if let Some(image) = &a.oci {
         let dir = tmp.0.join("oci-root");
-        let cfg = crate::oci::unpack(image, &dir)
+        let cfg = armboard_firmware::oci::unpack(image, &dir)
             .with_context(|| format!("--oci {}", image.display()))?;
         c.env = cfg.env;
-        c.args = cfg.entrypoint.into_iter().chain(cfg.cmd).collect();
+        // As `docker run IMAGE CMD...`: the command replaces Cmd, the Entrypoint stays.
+        let cmd = if a.cmd.is_empty() {
+            cfg.cmd
+        } else {
+            a.cmd.clone()
+        };
+        c.args = cfg.entrypoint.into_iter().chain(cmd).collect();
         if let Some(w) = cfg.workdir.filter(|w| !w.is_empty()) {
             c.cwd = w;
         }
@@ -110,7 +116,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     if root_dir.is_some() && a.cmd.is_empty() && a.oci.is_none() {
         bail!("--rootfs needs a command: armboard run --rootfs DIR -- CMD [ARGS...]");
     }
-    if !a.cmd.is_empty() {
+    if !a.cmd.is_empty() && a.oci.is_none() {
         c.args = a.cmd.clone();
     }
     if c.args.is_empty() {

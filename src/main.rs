@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod container;
-mod oci;
 
 #[derive(Parser)]
 #[command(

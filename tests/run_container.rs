@@ -174,6 +174,123 @@ fn container_from_a_directory_has_its_own_namespaces_limits_and_exit_status() {
     assert!(!so.contains("to stderr"), "{ctx}");
 }
 
+fn sh(cmd: &str) {
+    let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+/// Writes `data` as a blob of the OCI layout `dir`; returns its digest.
+fn blob(dir: &Path, data: &[u8]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join("blob.tmp");
+    std::fs::write(&tmp, data).unwrap();
+    let out = Command::new("sha256sum").arg(&tmp).output().unwrap();
+    let hex = text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::rename(&tmp, dir.join("blobs/sha256").join(&hex)).unwrap();
+    format!("sha256:{hex}")
+}
+
+/// An OCI image layout: a busybox layer, then a gzip layer that deletes /etc/secret (a
+/// whiteout) and adds /app/msg; the config sets Env, Entrypoint, Cmd and WorkingDir.
+fn oci_layout(dir: &Path, arch: &str) -> PathBuf {
+    let bb = armboard_firmware::deb::Sysroot::ensure(&["busybox-static"])
+        .expect("fetching busybox-static")
+        .find_program("busybox")
+        .expect("busybox in busybox-static");
+    let (l1, l2, img) = (dir.join("l1"), dir.join("l2"), dir.join("image"));
+    for d in [
+        l1.join("bin"),
+        l1.join("etc"),
+        l1.join("app"),
+        l2.join("etc"),
+        l2.join("app"),
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy(&bb, l1.join("bin/busybox")).unwrap();
+    for a in ["sh", "cat", "echo", "pwd"] {
+        std::os::unix::fs::symlink("busybox", l1.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(l1.join("etc/secret"), "lower layer\n").unwrap();
+    std::fs::write(l2.join("etc/.wh.secret"), "").unwrap();
+    std::fs::write(l2.join("app/msg"), "from layer 2\n").unwrap();
+    sh(&format!(
+        "tar -C {} -cf {}/l1.tar .",
+        l1.display(),
+        dir.display()
+    ));
+    sh(&format!(
+        "tar -C {} -czf {}/l2.tar.gz .",
+        l2.display(),
+        dir.display()
+    ));
+    let d1 = blob(&img, &std::fs::read(dir.join("l1.tar")).unwrap());
+    let d2 = blob(&img, &std::fs::read(dir.join("l2.tar.gz")).unwrap());
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","config":{{"Env":["PATH=/bin","GREETING=from the image"],"Entrypoint":["/bin/sh","-c"],"Cmd":["echo default cmd"],"WorkingDir":"/app"}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let dc = blob(&img, config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{dc}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d1}","size":0}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d2}","size":0}}]}}"#,
+        config.len()
+    );
+    let dm = blob(&img, manifest.as_bytes());
+    std::fs::write(
+        img.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{dm}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}]}}"#,
+            manifest.len()
+        ),
+    )
+    .unwrap();
+    std::fs::write(img.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    img
+}
+
+const OCI_SCRIPT: &str = r#"
+echo "msg=$(cat msg)"
+echo "cwd=$(pwd)"
+echo "greeting=$GREETING"
+echo "over=$OVER"
+if [ -e /etc/secret ]; then echo secret=present; else echo secret=gone; fi
+exit 5
+"#;
+
+#[test]
+fn oci_image_layers_config_and_overrides_apply() {
+    let dir = work_dir("oci");
+    let img = oci_layout(&dir, "arm64");
+    let out = armboard(
+        &[
+            "run",
+            "--oci",
+            img.to_str().unwrap(),
+            "--env",
+            "OVER=ridden",
+            "--",
+            OCI_SCRIPT,
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(5), "{ctx}");
+    for want in [
+        "msg=from layer 2",
+        "cwd=/app",
+        "greeting=from the image",
+        "over=ridden",
+        "secret=gone",
+    ] {
+        assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
+    }
+}
+
 fn expect_error(args: &[&str], code: i32, what: &str) {
     let out = armboard(args, Duration::from_secs(120));
     let err = text(&out.stderr);
@@ -221,5 +338,11 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
         &["run", "--oci", corrupt.to_str().unwrap()],
         125,
         "corrupt.tar",
+    );
+    let amd64 = oci_layout(&work_dir("amd64"), "amd64");
+    expect_error(
+        &["run", "--oci", amd64.to_str().unwrap()],
+        125,
+        "image is linux/amd64, board is arm64",
     );
 }

@@ -9,3 +9,4 @@ pub mod guest;
 pub mod image;
 pub mod initramfs;
 pub mod kernel;
+pub mod oci;

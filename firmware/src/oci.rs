@@ -411,9 +411,15 @@ mod tests {
         assert!(!root.join("etc/gone").exists());
         assert!(!root.join("etc/.wh.gone").exists());
         assert!(!root.join("var/old/x").exists());
-        assert_eq!(std::fs::read_to_string(root.join("var/old/y")).unwrap(), "2");
+        assert_eq!(
+            std::fs::read_to_string(root.join("var/old/y")).unwrap(),
+            "2"
+        );
         assert!(!root.join("var/old/.wh..wh..opq").exists());
-        assert_eq!(std::fs::read_to_string(root.join("bin/tool")).unwrap(), "v2");
+        assert_eq!(
+            std::fs::read_to_string(root.join("bin/tool")).unwrap(),
+            "v2"
+        );
     }
 
     #[test]
@@ -445,10 +451,7 @@ mod tests {
         std::fs::write(&arch, fixed.as_bytes()).unwrap();
         let c = unpack(&arch, &d.join("r2")).unwrap();
         assert_eq!(c.cmd, ["sh"]);
-        assert_eq!(
-            std::fs::read_to_string(d.join("r2/hello")).unwrap(),
-            "hi"
-        );
+        assert_eq!(std::fs::read_to_string(d.join("r2/hello")).unwrap(), "hi");
         let junk = d.join("junk.tar");
         std::fs::write(&junk, vec![0x42u8; 3000]).unwrap();
         assert!(unpack(&junk, &d.join("r3")).is_err());
