@@ -167,6 +167,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     {
         let mut data = std::fs::read(&image.initrd)
             .with_context(|| format!("reading {}", image.initrd.display()))?;
+        // Linux takes a cpio archive after a compressed one only at a 4-byte aligned
+        // offset; zeros in between are skipped.
+        data.resize(data.len().next_multiple_of(4), 0);
         data.extend_from_slice(&c.run_archive()?);
         std::fs::write(&initrd, data).with_context(|| format!("writing {}", initrd.display()))?;
     }
@@ -180,14 +183,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         .arg("--kernel")
         .arg(&image.kernel)
         .arg("--initrd")
-        .arg(&initrd)
-        .arg("--append")
-        .arg(format!(
-            "console=ttyAMA0 panic=-1 quiet armboard_nonce={nonce}"
-        ));
+        .arg(&initrd);
+    let mut append = format!("console=ttyAMA0 panic=-1 quiet armboard_nonce={nonce}");
     if let Some(d) = &drive {
         cmd.arg("--drive").arg(d);
+        append.push_str(" armboard_disk=1");
     }
+    cmd.arg("--append").arg(append);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

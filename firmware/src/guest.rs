@@ -15,12 +15,16 @@
 //!   the kernel is simply base ++ run archive.
 //!
 //! Guest side: stage 1 (`/init`, on the initramfs) mounts the pseudo file systems, loads the
-//! modules and copies itself into a tmpfs, then `switch_root`s into it, because
-//! `pivot_root` (which crun uses to enter the container's root) does not work while the
-//! initramfs is the root. Stage 2 mounts cgroup2, `/run`, `/tmp`, mounts the container's
-//! root (the first virtio disk when there is one, else a busybox root made on the spot),
-//! silences the kernel's console messages, and runs `crun run`. What the host sees on the
-//! console is then:
+//! modules (the disk and ext4 ones only with `armboard_disk=1`), bind-mounts `/` on
+//! `/newroot`, moves that mount over `/` and chroots into it: `pivot_root` (which crun uses
+//! to enter the container's root) refuses to work while the initramfs itself is the root
+//! mount, and a bind mount on top of it is a root it accepts, without copying any file.
+//! Stage 2 mounts cgroup2, `/run`, `/tmp`, mounts the container's root (the first virtio
+//! disk when there is one, else a busybox root made on the spot), silences the kernel's
+//! console messages (`printk` level 1: emergencies only) and runs `crun run` with the
+//! cgroupfs manager; the container's stdout is the console (with output post-processing
+//! off, so its bytes arrive unchanged), its stderr a file. What the host sees on the console
+//! is then:
 //!
 //! ```text
 //! <boot log>@@N-START@@<container stdout>@@N-EXIT code oom pids@@
@@ -43,17 +47,13 @@ use std::path::{Path, PathBuf};
 /// Bump when the layout of the base image changes without the scripts changing.
 const FORMAT: &str = "armboard-guest-1";
 
-/// Kernel modules the guest loads: virtio transport, disk, rng, console; ext4 (with the
-/// crc32c its metadata checksums need) for container disks; overlay for layered roots.
-pub const MODULES: &[&str] = &[
-    "virtio_mmio",
-    "virtio_blk",
-    "virtio_rng",
-    "virtio_console",
-    "crc32c_generic",
-    "ext4",
-    "overlay",
-];
+/// Kernel modules the guest always loads: the virtio transport and the RNG (entropy for the
+/// guest from the start).
+pub const MODULES: &[&str] = &["virtio_mmio", "virtio_rng"];
+
+/// Modules loaded only when the container's root is on a disk (`armboard_disk=1` on the
+/// kernel command line): loading ext4 costs seconds under emulation.
+pub const DISK_MODULES: &[&str] = &["virtio_blk", "crc32c_generic", "ext4", "overlay"];
 
 /// The Debian packages the base image is made of.
 pub const PACKAGES: &[&str] = &["busybox-static", "crun"];
@@ -90,69 +90,74 @@ pub struct GuestImage {
     pub cached: bool,
 }
 
-/// Stage 1: runs on the initramfs, ends in stage 2 on a tmpfs copy of it.
+/// Stage 1: runs on the initramfs; ends in stage 2 with a bind mount of the initramfs moved
+/// over `/` (a root that is not the initramfs itself, so crun's `pivot_root` works; no copy).
 const STAGE1: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+read up rest < /proc/uptime; echo "armboard-init: stage 1 at ${up}s"
 @MODULES@
+if [ -n "$armboard_disk" ]; then
+@DISK_MODULES@
+fi
+read up rest < /proc/uptime; echo "armboard-init: modules loaded at ${up}s"
 mkdir -p /newroot
-mount -t tmpfs -o mode=0755 root /newroot
-for e in /*; do
-  case "$e" in /proc|/sys|/dev|/newroot) ;; *) cp -a "$e" /newroot/ ;; esac
-done
-mkdir -p /newroot/proc /newroot/sys /newroot/dev
+mount --bind / /newroot
 mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount --move /dev /newroot/dev
-exec switch_root /newroot /armboard/stage2
+cd /newroot
+mount --move . /
+exec chroot . /armboard/stage2
 "#;
 
 /// Stage 2: PID 1 on the tmpfs root; runs the container and powers off.
 const STAGE2: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 N="$armboard_nonce"
+read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
 mark() { printf '@@%s-%s@@' "$N" "$*"; }
 fail() { mark "FAIL $*"; echo; poweroff -f; }
-mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm
+B=/container
+mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm $B/rootfs
 mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
 mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
-hostname armboard
-ip link set lo up 2>/dev/null
-B=/container
-mkdir -p $B/rootfs
-if [ -b /dev/vda ]; then
+echo armboard > /proc/sys/kernel/hostname
+if [ -n "$armboard_disk" ]; then
   mount -t ext4 /dev/vda $B/rootfs || fail "cannot mount the container's disk"
 else
+  # A busybox root: the guest's busybox (hard-linked), its applets as links to
+  # /bin/busybox, which is the same path inside the container.
   mkdir -p $B/rootfs/bin $B/rootfs/proc $B/rootfs/dev $B/rootfs/sys $B/rootfs/tmp $B/rootfs/etc $B/rootfs/root
   ln /bin/busybox $B/rootfs/bin/busybox
-  mount -t proc proc $B/rootfs/proc
-  chroot $B/rootfs /bin/busybox --install -s /bin
-  umount $B/rootfs/proc
+  /bin/busybox --install -s $B/rootfs/bin
   echo 'root:x:0:0:root:/root:/bin/sh' > $B/rootfs/etc/passwd
   echo 'root:x:0:' > $B/rootfs/etc/group
 fi
-cmd="$(cat $B/cmd)"
+read -r cmd < $B/cmd
+read -r path < $B/path
 found=
 case "$cmd" in
   */*) { [ -e "$B/rootfs/$cmd" ] || [ -L "$B/rootfs/$cmd" ]; } && found=1 ;;
-  *) IFS=:; for d in $(cat $B/path); do
+  *) IFS=:; for d in $path; do
        { [ -e "$B/rootfs/$d/$cmd" ] || [ -L "$B/rootfs/$d/$cmd" ]; } && found=1
      done; unset IFS ;;
 esac
 if [ -z "$found" ]; then mark NOTFOUND; echo; poweroff -f; fi
+read up rest < /proc/uptime; echo "armboard-init: starting the container at ${up}s"
 echo 1 > /proc/sys/kernel/printk
 stty -opost -echo 2>/dev/null
 mark START
 crun --cgroup-manager=cgroupfs run --bundle $B armboard </dev/null 2>/run/stderr
 code=$?
-oom=$(dmesg | grep -c 'Memory cgroup out of memory')
-pids=$(dmesg | grep -c 'fork rejected by pids controller')
-mark "EXIT $code $oom $pids"
+counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
+mark "EXIT $code $counts"
 echo
+read up rest < /proc/uptime; echo "armboard-init: container done at ${up}s"
 mark STDERR
 cat /run/stderr
 mark END
@@ -171,8 +176,9 @@ pub fn ensure_in(cache: &Cache) -> Result<GuestImage, GuestError> {
     let bb = cache.sysroot(&["busybox-static"])?;
     let crun = cache.sysroot(&["crun"])?;
     let mut id = format!(
-        "{FORMAT}\n{STAGE1}\n{STAGE2}\n{}\nkernel {} {}\n",
+        "{FORMAT}\n{STAGE1}\n{STAGE2}\n{} {}\nkernel {} {}\n",
         MODULES.join(","),
+        DISK_MODULES.join(","),
         kernel.package.name,
         kernel.package.version
     );
@@ -217,10 +223,23 @@ fn base_image(
     let busybox = bb
         .find_program("busybox")
         .ok_or_else(|| GuestError::Missing("busybox-static has no busybox".into()))?;
-    let mods = kernel.module_set()?.resolve(MODULES)?;
+    let set = kernel.module_set()?;
+    let mods = set.resolve(MODULES)?;
     let mut fs = Initramfs::busybox(&busybox, "")?;
     let load = fs.modules("armboard/modules", &mods)?;
-    fs.file("init", 0o755, STAGE1.replace("@MODULES@", &load))?;
+    let disk_mods: Vec<_> = set
+        .resolve(DISK_MODULES)?
+        .into_iter()
+        .filter(|m| !mods.iter().any(|n| n.name == m.name))
+        .collect();
+    let load_disk = fs.modules("armboard/modules", &disk_mods)?;
+    fs.file(
+        "init",
+        0o755,
+        STAGE1
+            .replace("@MODULES@", &load)
+            .replace("@DISK_MODULES@", &load_disk),
+    )?;
     fs.file("armboard/stage2", 0o755, STAGE2)?;
     fs.dir("container/rootfs", 0o755)?;
     fs.dir("run", 0o755)?;
