@@ -346,3 +346,42 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
         "image is linux/amd64, board is arm64",
     );
 }
+
+#[test]
+fn guest_image_holds_crun_with_its_libraries_and_is_cached() {
+    let build = || {
+        let out = armboard(&["image", "build"], Duration::from_secs(600));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let so = text(&out.stdout);
+        let initrd = so
+            .lines()
+            .find_map(|l| l.strip_prefix("initrd "))
+            .unwrap_or_else(|| panic!("no initrd in {so}"))
+            .to_string();
+        (initrd, text(&out.stderr))
+    };
+    let (first, _) = build();
+    let (second, log) = build();
+    assert_eq!(first, second);
+    assert!(log.contains("cached"), "second build: {log}");
+    let cpio = Command::new("zcat").arg(&first).output().unwrap();
+    assert!(cpio.status.success());
+    let entries = armboard_firmware::cpio::read_newc(&cpio.stdout).unwrap();
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    for want in [
+        "init",
+        "armboard/stage2",
+        "bin/busybox",
+        "usr/bin/crun",
+        "usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1",
+        "usr/lib/aarch64-linux-gnu/libc.so.6",
+        "usr/lib/aarch64-linux-gnu/libsystemd.so.0",
+        "usr/lib/aarch64-linux-gnu/libseccomp.so.2",
+        "usr/lib/aarch64-linux-gnu/libyajl.so.2",
+        "usr/lib/aarch64-linux-gnu/libcap.so.2",
+        "armboard/modules/virtio_mmio.ko",
+        "armboard/modules/ext4.ko",
+    ] {
+        assert!(names.contains(&want), "{want} not in the image: {names:?}");
+    }
+}

@@ -9,6 +9,7 @@
 //! debs/                downloaded packages, NAME_VERSION_ARCH.deb
 //! sysroots/KEY/        one unpacked root per set of exact package versions
 //! sysroots/requests/   which KEY a list of package names resolved to last time
+//! kernels/, guests/    Debian's kernel; the guest images of `armboard run` (see guest.rs)
 //! lock                 held while the cache is changed
 //! ```
 //!
