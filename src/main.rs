@@ -213,17 +213,28 @@ mount -t devtmpfs dev /dev
 poweroff -f
 "#;
 
-fn build_initramfs(out: &std::path::Path, modules: &[String], init: Option<&std::path::Path>) -> anyhow::Result<()> {
+fn build_initramfs(
+    out: &std::path::Path,
+    modules: &[String],
+    init: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     use armboard_firmware::initramfs::{Compression, Initramfs};
-    let kernel = armboard_firmware::kernel::DebianKernel::ensure().context("fetching the kernel")?;
+    let kernel =
+        armboard_firmware::kernel::DebianKernel::ensure().context("fetching the kernel")?;
     let bb = Sysroot::ensure(&["busybox-static"]).context("fetching busybox-static")?;
     let busybox = bb
         .find_program("busybox")
         .context("busybox-static has no busybox")?;
-    let names: Vec<&str> = modules.iter().map(String::as_str).filter(|m| !m.is_empty()).collect();
+    let names: Vec<&str> = modules
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !m.is_empty())
+        .collect();
     let mods = kernel.module_set()?.resolve(&names)?;
     let main = match init {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        Some(p) => {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+        }
         None => "echo 'armboard: busybox shell; exit it to power off'\nsetsid cttyhack sh".into(),
     };
     let mut fs = Initramfs::busybox(&busybox, "")?;
@@ -231,7 +242,9 @@ fn build_initramfs(out: &std::path::Path, modules: &[String], init: Option<&std:
     fs.file(
         "init",
         0o755,
-        INIT_TEMPLATE.replace("@MODULES@", &load).replace("@MAIN@", &main),
+        INIT_TEMPLATE
+            .replace("@MODULES@", &load)
+            .replace("@MAIN@", &main),
     )?;
     fs.write_to(out, Compression::Gzip)?;
     Ok(())

@@ -223,6 +223,7 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
     }
     let mut board = DtConfig::new(m.cpus as u32, m.memory);
     board.cpu_compatible = format!("arm,{}", m.model.name);
+    board.rng_seed = Some(host_random(32)?);
     let images = boot::prepare(&BootOptions {
         kernel: m.kernel.clone(),
         initrd: m.initrd.clone(),
@@ -404,6 +405,16 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
     drop(raw);
     console.close();
     Ok(outcome)
+}
+
+/// `n` bytes from the host's random source.
+fn host_random(n: usize) -> Result<Vec<u8>, MachineError> {
+    use std::io::Read;
+    let mut seed = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .map_err(|e| MachineError::Config(format!("the host's random source: {e}")))?;
+    Ok(seed)
 }
 
 /// SPIs the GIC implements (QEMU's virt has 256 interrupt lines in all).
