@@ -28,7 +28,11 @@ pub const ESR_IL: u64 = 1 << 25;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exception {
     /// A synchronous exception: class, syndrome and, for aborts, the faulting address.
-    Sync { ec: u32, iss: u32, far: Option<u64> },
+    Sync {
+        ec: u32,
+        iss: u32,
+        far: Option<u64>,
+    },
     Irq,
     Fiq,
     SError,
@@ -141,11 +145,7 @@ pub fn from_stop(st: &CpuState, stop: Stop) -> Option<(Exception, u64)> {
         }
         Stop::Irq => (Exception::Irq, st.pc),
         Stop::Fiq => (Exception::Fiq, st.pc),
-        Stop::Hvc(_)
-        | Stop::Smc(_)
-        | Stop::Wait
-        | Stop::Interrupted
-        | Stop::System => return None,
+        Stop::Hvc(_) | Stop::Smc(_) | Stop::Wait | Stop::Interrupted | Stop::System => return None,
     })
 }
 
@@ -235,7 +235,14 @@ mod tests {
         );
         let f = MemFault::new(0x4001, Access::Read, FaultKind::Alignment);
         let (ex, _) = from_stop(&st, Stop::Fault(f)).expect("abort");
-        assert!(matches!(ex, Exception::Sync { ec: 0x24, iss: 0x21, .. }));
+        assert!(matches!(
+            ex,
+            Exception::Sync {
+                ec: 0x24,
+                iss: 0x21,
+                ..
+            }
+        ));
         assert_eq!(fault_status(FaultKind::AccessFlag, 3), 0b00_1011);
         assert_eq!(fault_status(FaultKind::Bus, 0), 0b01_0000);
         assert_eq!(from_stop(&st, Stop::Hvc(0)), None);

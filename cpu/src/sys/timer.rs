@@ -61,7 +61,13 @@ pub fn timer_lines(sys: &SysRegs, counter: u64) -> TimerLines {
     let mut lines = TimerLines::default();
     let vcount = counter.wrapping_sub(sys.cntvoff);
     let timers = [
-        (sys.cntv_ctl, vcount, sys.cntv_cval, sys.cntvoff, &mut lines.virt),
+        (
+            sys.cntv_ctl,
+            vcount,
+            sys.cntv_cval,
+            sys.cntvoff,
+            &mut lines.virt,
+        ),
         (sys.cntp_ctl, counter, sys.cntp_cval, 0, &mut lines.phys),
     ];
     let mut next: Option<u64> = None;

@@ -55,9 +55,15 @@ pub enum Reg {
     Cntpct,
     Cntvct,
     /// CNTP_{TVAL,CTL,CVAL}_EL0 (`virt` false) or CNTV_* (`virt` true).
-    TimerTval { virt: bool },
-    TimerCtl { virt: bool },
-    TimerCval { virt: bool },
+    TimerTval {
+        virt: bool,
+    },
+    TimerCtl {
+        virt: bool,
+    },
+    TimerCval {
+        virt: bool,
+    },
     /// The PMU's registers: RAZ/WI at EL1 (PMUSERENR_EL0 reads 0, so EL0 access is undefined).
     Pmu,
     /// Debug registers other than MDSCR_EL1 (OS lock, breakpoints, watchpoints, DCC): RAZ/WI
@@ -292,8 +298,8 @@ const CLIDR: u64 = {
 fn ccsidr(csselr: u64) -> u64 {
     // (size in bytes, ways, write-back/allocate policy bits 31:28)
     let (size, ways, policy): (u64, u64, u64) = match csselr & 0xf {
-        0b0000 => (32 << 10, 2, 0b0111),  // L1 data
-        0b0001 => (48 << 10, 3, 0b0010),  // L1 instruction
+        0b0000 => (32 << 10, 2, 0b0111), // L1 data
+        0b0001 => (48 << 10, 3, 0b0010), // L1 instruction
         0b0010 => (1 << 20, 16, 0b0111), // L2 unified
         _ => return 0,
     };

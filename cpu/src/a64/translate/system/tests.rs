@@ -392,8 +392,8 @@ fn unknown_and_read_only_registers_are_undefined() {
         mrs(0, SP_EL1),
         msr(CURRENT_EL, 0),
         msr(CTR_EL0, 0),
-        msr_imm(0, 4, 1), // PAN: not in v8.0
-        msr_imm(3, 1, 1), // SSBS
+        msr_imm(0, 4, 1),    // PAN: not in v8.0
+        msr_imm(3, 1, 1),    // SSBS
         sys(0, 8, 1, 0, 31), // TLBI VMALLE1OS (v8.4)
     ] {
         assert_undefined_at(&[0xd280_0021, w], el1(), 1); // mov x1, #1; <w>
@@ -552,9 +552,9 @@ fn el0_cache_operations_follow_sctlr_enables() {
     st.x[0] = CODE + 0x1010;
     st.x[1] = !0;
     let words = [
-        0xf900_0401, // str x1, [x0, #8]
+        0xf900_0401,         // str x1, [x0, #8]
         sys(3, 7, 4, 1, 0),  // dc zva, x0
-        0xf940_0402, // ldr x2, [x0, #8]
+        0xf940_0402,         // ldr x2, [x0, #8]
         sys(3, 7, 14, 1, 0), // dc civac, x0
         mrs(3, DCZID_EL0),
         mrs(4, CTR_EL0),
@@ -673,7 +673,10 @@ fn at_writes_par_with_address_or_fault_status() {
         mrs(4, PAR),
     ];
     let (st, _) = run(&words, st);
-    assert_eq!(st.x[3], (0xff << 56) | (CODE + 0x1000) | (1 << 11) | (0b11 << 7));
+    assert_eq!(
+        st.x[3],
+        (0xff << 56) | (CODE + 0x1000) | (1 << 11) | (0b11 << 7)
+    );
     // F=1, FST = level 3 translation fault, bit 11 RES1.
     assert_eq!(st.x[4], (1 << 11) | (0b000111 << 1) | 1);
 }
@@ -741,7 +744,12 @@ fn user_mode_keeps_el0_linux_behaviour() {
     let mut st = CpuState::new();
     st.x[1] = 0xabc;
     let (st, _) = run(
-        &[msr(TPIDR_EL0, 1), mrs(2, TPIDR_EL0), mrs(3, MIDR_EL1), mrs(4, ID_AA64DFR0_EL1)],
+        &[
+            msr(TPIDR_EL0, 1),
+            mrs(2, TPIDR_EL0),
+            mrs(3, MIDR_EL1),
+            mrs(4, ID_AA64DFR0_EL1),
+        ],
         st,
     );
     assert_eq!(st.x[2], 0xabc);
