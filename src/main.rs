@@ -62,9 +62,113 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         fetch: Vec<String>,
     },
+    /// Boot a kernel on an emulated board (system emulation).
+    Boot(BootArgs),
     /// Build guest images.
     #[command(subcommand)]
     Image(ImageCmd),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Machine {
+    /// QEMU's generic Arm virtual machine (GICv2, PL011, PL031, virtio-mmio).
+    Virt,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Clock {
+    /// Guest timers follow the host's clock.
+    Host,
+}
+
+#[derive(clap::Args)]
+struct BootArgs {
+    /// The board.
+    #[arg(long, value_enum, default_value = "virt")]
+    machine: Machine,
+    /// CPU model: cortex-a53 or cortex-a72.
+    #[arg(long, default_value = "cortex-a72")]
+    cpu: String,
+    /// Number of CPUs.
+    #[arg(long, default_value_t = 1)]
+    smp: usize,
+    /// Guest RAM, e.g. 512M or 2G (a bare number is MiB, as with QEMU's -m).
+    #[arg(long, default_value = "1G")]
+    memory: String,
+    /// The kernel: an arm64 Image (also gzip-compressed or EFI zboot, as Debian ships it).
+    #[arg(long)]
+    kernel: PathBuf,
+    /// An initramfs to load.
+    #[arg(long)]
+    initrd: Option<PathBuf>,
+    /// The kernel command line.
+    #[arg(long)]
+    append: Option<String>,
+    /// Use this device tree instead of the generated one (/chosen and /memory are patched).
+    #[arg(long)]
+    dtb: Option<PathBuf>,
+    /// A disk image for a virtio-blk device: FILE or FILE,readonly (repeatable).
+    #[arg(long)]
+    drive: Vec<String>,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "tiered")]
+    engine: Engine,
+    /// How guest time advances.
+    #[arg(long, value_enum, default_value = "host")]
+    clock: Clock,
+}
+
+/// Exit statuses of `armboard boot` besides 0 (guest powered off or the user quit).
+const EXIT_GUEST_RESET: i32 = 10;
+const EXIT_GUEST_PANIC: i32 = 11;
+const EXIT_GUEST_ERROR: i32 = 12;
+
+fn boot(a: BootArgs) -> anyhow::Result<i32> {
+    use armboard_machines::virt::{self, Drive, Outcome};
+    let Machine::Virt = a.machine;
+    let model = armboard_cpu::model::by_name(&a.cpu).with_context(|| {
+        format!(
+            "--cpu {}: known models are cortex-a53 and cortex-a72",
+            a.cpu
+        )
+    })?;
+    let mut cfg = virt::Machine::new(a.kernel);
+    cfg.cpus = a.smp;
+    cfg.model = model;
+    cfg.memory = virt::boot::parse_size(&a.memory)
+        .map_err(|e| anyhow::anyhow!("--memory {}: {e}", a.memory))?;
+    cfg.initrd = a.initrd;
+    cfg.append = a.append;
+    cfg.dtb = a.dtb;
+    cfg.engine = a.engine.into();
+    let Clock::Host = a.clock;
+    for d in a.drive {
+        let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
+        let readonly = match opts {
+            "" => false,
+            "readonly" | "readonly=on" | "ro" => true,
+            o => anyhow::bail!("--drive {d}: unknown option {o:?} (only readonly)"),
+        };
+        cfg.drives.push(Drive {
+            path: path.into(),
+            readonly,
+        });
+    }
+    Ok(match virt::run(&cfg)? {
+        Outcome::PowerOff | Outcome::Quit => 0,
+        Outcome::Reset => {
+            eprintln!("armboard: the guest reset the board");
+            EXIT_GUEST_RESET
+        }
+        Outcome::Panic(text) => {
+            eprintln!("armboard: the guest kernel panicked:\n{text}");
+            EXIT_GUEST_PANIC
+        }
+        Outcome::Error(e) => {
+            eprintln!("armboard: {e}");
+            EXIT_GUEST_ERROR
+        }
+    })
 }
 
 #[derive(Subcommand)]
@@ -137,6 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             linux_user::run(&cfg).context("user mode")
         }
+        Cmd::Boot(a) => boot(a),
         Cmd::Image(ImageCmd::Sysroot { out, packages }) => {
             let names: Vec<&str> = packages.iter().map(String::as_str).collect();
             let root = match out {

@@ -3,9 +3,13 @@
 
 pub mod irq;
 pub mod ram;
+pub mod shared;
+pub mod space;
 
 pub use irq::{CpuInterrupts, IrqLine, IrqSink};
 pub use ram::Ram;
+pub use shared::Shared;
+pub use space::AddressSpace;
 
 use std::collections::BTreeMap;
 

@@ -86,10 +86,24 @@ impl EngineKind {
 /// One translated block and, once hot, its compiled code.
 struct Entry {
     block: Block,
+    /// System mode: the physical address the block was translated from.
+    pa: u64,
     hits: u32,
     code: Option<BlockFn>,
     /// The JIT could not compile this block.
     refused: bool,
+}
+
+impl Entry {
+    fn new(block: Block, pa: u64) -> Self {
+        Entry {
+            block,
+            pa,
+            hits: 0,
+            code: None,
+            refused: false,
+        }
+    }
 }
 
 type BlockMap = HashMap<u64, Box<Entry>, BuildHasherDefault<PcHasher>>;
@@ -196,14 +210,25 @@ impl Cpu {
                 hot_threshold,
                 ..
             } = self;
-            let entry = blocks.entry(pc).or_insert_with(|| {
-                Box::new(Entry {
-                    block: translate_block(mem, pc),
-                    hits: 0,
-                    code: None,
-                    refused: false,
-                })
-            });
+            // System mode: a cached block is reused only while its virtual pc still maps the
+            // physical code it was translated from.
+            let pa = match mem.system().map(|s| s.translate_exec(pc)) {
+                None => 0,
+                Some(Ok(pa)) => pa,
+                Some(Err(f)) => return Stop::Fault(f),
+            };
+            if blocks.get(&pc).is_some_and(|e| e.pa != pa) {
+                // The page now maps other code: drop all of its blocks together, since
+                // compiled blocks link to others of their own page.
+                let page = pc >> 12;
+                blocks.retain(|&p, _| p >> 12 != page);
+                if let Some(j) = jit.as_mut() {
+                    j.forget_page(page);
+                }
+            }
+            let entry = blocks
+                .entry(pc)
+                .or_insert_with(|| Box::new(Entry::new(translate_block(mem, pc), pa)));
             if entry.code.is_none() && !entry.refused {
                 if let Some(j) = jit.as_mut() {
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {

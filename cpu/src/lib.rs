@@ -12,6 +12,7 @@ pub mod interp;
 pub mod ir;
 pub mod jit;
 pub mod mem;
+pub mod mmu;
 pub mod model;
 pub mod state;
 pub mod sys;

@@ -193,28 +193,42 @@ impl Cache {
 
     /// Resolves and downloads; the caller holds the lock.
     fn fetch(&self, pkgs: &[&str]) -> Result<(Vec<PkgVersion>, Vec<PathBuf>), DebError> {
+        let debs_dir = self.dir.join("debs");
+        self.with_apt(|apt| {
+            let resolved = apt.resolve(pkgs)?;
+            let debs = apt.download(&resolved, &debs_dir)?;
+            Ok((resolved, debs))
+        })
+    }
+
+    /// Runs `attempt` with our private apt, fetching the package lists first if there are
+    /// none, and once more (then retrying) if it fails on lists that were not fresh. The
+    /// caller holds the lock.
+    pub(crate) fn with_apt<T>(
+        &self,
+        attempt: impl Fn(&Apt) -> Result<T, AptError>,
+    ) -> Result<T, DebError> {
         let apt = Apt::new(&self.dir.join("apt"), &Mirror::detect())?;
         let mut updated = false;
         if !apt.has_lists() || refresh_requested() {
             apt.update()?;
             updated = true;
         }
-        let debs_dir = self.dir.join("debs");
-        let attempt = || -> Result<_, AptError> {
-            let resolved = apt.resolve(pkgs)?;
-            let debs = apt.download(&resolved, &debs_dir)?;
-            Ok((resolved, debs))
-        };
-        match attempt() {
+        match attempt(&apt) {
             Ok(r) => Ok(r),
             // Old lists name packages the mirror has dropped, or lack new ones: refresh once.
             Err(e) if !updated => {
                 log::info!("retrying after apt-get update: {e}");
                 apt.update()?;
-                Ok(attempt()?)
+                Ok(attempt(&apt)?)
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Takes the cache lock (released when the value is dropped).
+    pub(crate) fn lock(&self) -> Result<Lock, DebError> {
+        Lock::take(&self.dir.join("lock"))
     }
 }
 
@@ -231,7 +245,7 @@ pub(crate) fn remove_stale(dir: &Path, prefix: &str) {
     }
 }
 
-fn refresh_requested() -> bool {
+pub(crate) fn refresh_requested() -> bool {
     std::env::var_os("ARMBOARD_REFRESH").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
@@ -292,7 +306,7 @@ fn write_manifest(root: &Path, pkgs: &[PkgVersion]) -> Result<(), DebError> {
 }
 
 /// An exclusive `flock` on a file, released when dropped (or when the process dies).
-struct Lock(std::fs::File);
+pub(crate) struct Lock(std::fs::File);
 
 impl Lock {
     fn take(path: &Path) -> Result<Lock, DebError> {

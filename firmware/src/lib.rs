@@ -2,4 +2,9 @@
 
 pub mod apt;
 pub mod ar;
+pub mod cpio;
 pub mod deb;
+pub mod fdt;
+pub mod image;
+pub mod initramfs;
+pub mod kernel;

@@ -227,6 +227,16 @@ impl Jit {
         self.stats.generations += 1;
     }
 
+    /// Forget the compiled blocks of the 4 KiB guest page `page` (a virtual page number) so no
+    /// new block links to them. System mode only: there blocks link only within their page,
+    /// so the old code becomes unreachable once the engine drops its entries.
+    pub fn forget_page(&mut self, page: u64) {
+        if let Some(g) = self.gen.as_mut() {
+            g.compiled.retain(|&pc, _| pc >> 12 != page);
+            g.pending.retain(|&pc, _| pc >> 12 != page);
+        }
+    }
+
     /// Run compiled code.
     ///
     /// # Safety

@@ -193,4 +193,9 @@ pub trait SystemMem {
 
     /// The physical system counter (CNTPCT_EL0).
     fn counter(&mut self) -> u64;
+
+    /// The physical address an instruction fetch from `va` uses under the current regime.
+    /// The engine checks cached blocks against it, so a block is only reused where its
+    /// virtual address still maps the same physical code.
+    fn translate_exec(&mut self, va: u64) -> Result<u64, MemFault>;
 }

@@ -1,0 +1,236 @@
+//! The per-vCPU software TLB, and the object through which vCPUs tell each other to
+//! invalidate.
+//!
+//! Three direct-mapped arrays, one per access class (read, write, execute). An entry is made
+//! for one 4 KiB page of virtual address space even when a larger block or page mapped it;
+//! it remembers the mapping's size so TLBI by address removes every 4 KiB entry the
+//! architectural entry would have covered. An entry is only ever in the array of an access
+//! its translation permits, at the exception level it was walked for: a hit needs no
+//! permission check.
+
+use super::walk::VA_BITS;
+use crate::mem::Access;
+use crate::sys::Tlbi;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// log2 of the entries per access class.
+pub const TLB_BITS: u32 = 10;
+const ENTRIES: usize = 1 << TLB_BITS;
+
+/// [`Entry::asid`] of a global entry (matches every ASID).
+pub const GLOBAL: u32 = 1 << 16;
+
+/// One cached translation of a 4 KiB virtual page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Entry {
+    /// [`Tlb::tag`] of the virtual page; 0 = empty.
+    pub tag: u64,
+    /// The ASID the entry belongs to, or [`GLOBAL`].
+    pub asid: u32,
+    /// log2 of the size of the mapping the page came from (12 for a 4K page).
+    pub shift: u32,
+    /// Physical address of the page.
+    pub pa: u64,
+    /// Host address of the page when it is RAM; 0 when it is a device or nothing (the
+    /// access goes to the address space). Host mappings are never at address 0.
+    pub host: usize,
+}
+
+fn class(access: Access) -> usize {
+    match access {
+        Access::Read => 0,
+        Access::Write => 1,
+        Access::Exec => 2,
+    }
+}
+
+/// The software TLB of one vCPU.
+pub struct Tlb {
+    classes: [Box<[Entry]>; 3],
+    /// (class, index) of every slot holding an entry from a mapping larger than 4 KiB, so
+    /// TLBI by address need not scan the whole TLB. May also list slots since overwritten;
+    /// never lists one twice (`listed`).
+    large: Vec<(u8, u16)>,
+    listed: [Box<[bool]>; 3],
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tlb {
+    pub fn new() -> Self {
+        let empty = || vec![Entry::default(); ENTRIES].into_boxed_slice();
+        let unlisted = || vec![false; ENTRIES].into_boxed_slice();
+        Self {
+            classes: [empty(), empty(), empty()],
+            large: Vec::new(),
+            listed: [unlisted(), unlisted(), unlisted()],
+        }
+    }
+
+    /// The tag of the (untagged) virtual page holding `va` as seen from `el`. Never 0.
+    #[inline]
+    pub fn tag(va: u64, el: u8) -> u64 {
+        (va & !0xfff) | ((el as u64) << 1) | 1
+    }
+
+    #[inline]
+    fn index(tag: u64) -> usize {
+        (tag >> 12) as usize & (ENTRIES - 1)
+    }
+
+    #[inline]
+    pub fn lookup(&self, access: Access, tag: u64, asid: u16) -> Option<&Entry> {
+        let e = &self.classes[class(access)][Self::index(tag)];
+        (e.tag == tag && (e.asid == GLOBAL || e.asid == asid as u32)).then_some(e)
+    }
+
+    pub fn insert(&mut self, access: Access, e: Entry) {
+        let c = class(access);
+        let i = Self::index(e.tag);
+        self.classes[c][i] = e;
+        if e.shift > 12 && !self.listed[c][i] {
+            self.listed[c][i] = true;
+            self.large.push((c as u8, i as u16));
+        }
+    }
+
+    pub fn flush(&mut self) {
+        for c in &mut self.classes {
+            c.fill(Entry::default());
+        }
+        for &(c, i) in &self.large {
+            self.listed[c as usize][i as usize] = false;
+        }
+        self.large.clear();
+    }
+
+    /// Apply one TLB maintenance operation. ASIDs in `op` are masked with `asid_mask`.
+    pub fn invalidate(&mut self, op: Tlbi, asid_mask: u16) {
+        let matches = |e: &Entry| -> bool {
+            if e.tag == 0 {
+                return false;
+            }
+            let same_va = |va: u64| {
+                let mask = VA_BITS & !((1u64 << e.shift) - 1);
+                (e.tag ^ va) & mask == 0
+            };
+            match op {
+                Tlbi::All => true,
+                Tlbi::Asid(a) => e.asid == (a & asid_mask) as u32,
+                Tlbi::Va { va, asid } => {
+                    (e.asid == GLOBAL || e.asid == (asid & asid_mask) as u32) && same_va(va)
+                }
+                Tlbi::VaAllAsids { va } => same_va(va),
+            }
+        };
+        match op {
+            Tlbi::All => self.flush(),
+            Tlbi::Asid(_) => {
+                for c in &mut self.classes {
+                    for e in c.iter_mut().filter(|e| matches(e)) {
+                        *e = Entry::default();
+                    }
+                }
+            }
+            Tlbi::Va { va, .. } | Tlbi::VaAllAsids { va } => {
+                // 4 KiB entries of the page sit in one slot per class (either EL's tag).
+                let i = Self::index(Self::tag(va, 0));
+                for c in &mut self.classes {
+                    if matches(&c[i]) {
+                        c[i] = Entry::default();
+                    }
+                }
+                // Entries of larger mappings may be anywhere.
+                let (classes, listed) = (&mut self.classes, &mut self.listed);
+                self.large.retain(|&(c, i)| {
+                    let (c, i) = (c as usize, i as usize);
+                    let e = &mut classes[c][i];
+                    if matches(e) {
+                        *e = Entry::default();
+                    }
+                    let keep = e.tag != 0 && e.shift > 12;
+                    listed[c][i] = keep;
+                    keep
+                });
+            }
+        }
+    }
+}
+
+/// How many operations other vCPUs may fall behind by before they flush everything instead.
+const LOG_LEN: usize = 64;
+
+/// TLB maintenance broadcast between the vCPUs of one machine (the inner-shareable domain).
+/// Every [`super::SysMem`] of a machine holds the same one; each compares [`Self::epoch`]
+/// with what it has applied before every lookup and catches up when it differs.
+#[derive(Default)]
+pub struct TlbBroadcast {
+    /// Sequence number of the newest operation in the log.
+    epoch: AtomicU64,
+    log: Mutex<OpLog>,
+}
+
+#[derive(Default)]
+struct OpLog {
+    /// (sequence number, issuing CPU, operation), oldest first.
+    ops: VecDeque<(u64, usize, Tlbi)>,
+}
+
+impl TlbBroadcast {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpLog> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bring `tlb` (of CPU `cpu`, which has applied everything up to `*seen`) up to date
+    /// with other CPUs' operations, and, if `op` is given, publish it. `*seen` ends at the
+    /// newest sequence number.
+    pub fn sync(
+        &self,
+        cpu: usize,
+        seen: &mut u64,
+        tlb: &mut Tlb,
+        asid_mask: u16,
+        op: Option<Tlbi>,
+    ) {
+        let mut log = self.lock();
+        let newest = self.epoch.load(Ordering::Relaxed);
+        if newest != *seen {
+            match log.ops.front() {
+                Some(&(first, _, _)) if first <= *seen + 1 => {
+                    for &(seq, by, o) in &log.ops {
+                        if seq > *seen && by != cpu {
+                            tlb.invalidate(o, asid_mask);
+                        }
+                    }
+                }
+                // Fell behind the log: whatever was missed is covered by flushing it all.
+                _ => tlb.flush(),
+            }
+        }
+        let mut seq = newest;
+        if let Some(o) = op {
+            seq += 1;
+            if log.ops.len() == LOG_LEN {
+                log.ops.pop_front();
+            }
+            log.ops.push_back((seq, cpu, o));
+            self.epoch.store(seq, Ordering::Release);
+        }
+        *seen = seq;
+    }
+}

@@ -1,0 +1,179 @@
+//! One vCPU's host thread: run guest code, turn stops into exceptions, serve PSCI, sleep in
+//! WFI, keep the generic timer's interrupt lines up to date.
+
+use super::psci::{self, Call};
+use super::{Control, Outcome};
+use armboard_cpu::mmu::SysMem;
+use armboard_cpu::sys::{exception, timer, SysRegs};
+use armboard_cpu::{Cpu, Mem, Stop};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Generic timer PPIs (INTIDs): EL1 physical and virtual timers.
+pub const PPI_PHYS_TIMER: u32 = 30;
+pub const PPI_VIRT_TIMER: u32 = 27;
+
+/// How long a WFE waits for an event nobody signals (we do not model the event register
+/// precisely; spinning callers re-check their condition).
+const WFE_NAP: Duration = Duration::from_micros(50);
+
+/// Power state of a vCPU, driven by PSCI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Off,
+    /// CPU_ON was called: start at `entry` with x0 = `context`.
+    Starting {
+        entry: u64,
+        context: u64,
+    },
+    On,
+}
+
+pub struct Vcpu {
+    pub index: usize,
+    pub cpu: Cpu,
+    pub mem: SysMem,
+    pub ctl: Arc<Control>,
+}
+
+impl Vcpu {
+    /// The thread body: wait to be powered on, run, repeat until the machine stops.
+    pub fn main(mut self) {
+        loop {
+            let Some((entry, context)) = self.ctl.wait_power_on(self.index) else {
+                return;
+            };
+            self.reset(entry, context);
+            if !self.run() {
+                return;
+            }
+        }
+    }
+
+    fn reset(&mut self, entry: u64, context: u64) {
+        let st = &mut self.cpu.state;
+        *st = armboard_cpu::CpuState::new();
+        st.sys = SysRegs::reset_el1(self.cpu.model, self.ctl.mpidr(self.index));
+        st.pc = entry;
+        st.x[0] = context;
+        if let Some(s) = self.mem.system() {
+            s.sync(&self.cpu.state);
+        }
+    }
+
+    /// Run until CPU_OFF (true) or the machine stops (false).
+    fn run(&mut self) -> bool {
+        loop {
+            if self.ctl.stopping() {
+                return false;
+            }
+            let stop = self.cpu.run(&mut self.mem);
+            log::trace!(
+                "vcpu{}: {stop:?} at {:#x} el{}",
+                self.index,
+                self.cpu.state.pc,
+                self.cpu.state.sys.el
+            );
+            match stop {
+                Stop::Interrupted => {
+                    self.cpu.interrupt.store(false, Ordering::SeqCst);
+                }
+                Stop::System => {}
+                Stop::Hvc(_) | Stop::Smc(_) => {
+                    if !self.psci() {
+                        return true;
+                    }
+                }
+                Stop::Wait => self.wait(),
+                Stop::Irq => self.enter(exception::Exception::Irq),
+                Stop::Fiq => self.enter(exception::Exception::Fiq),
+                other => match exception::from_stop(&self.cpu.state, other) {
+                    Some((ex, ret)) => {
+                        exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret)
+                    }
+                    None => {
+                        self.ctl.finish(Outcome::Error(format!(
+                            "vCPU {}: unhandled stop {other:?} at pc {:#x}",
+                            self.index, self.cpu.state.pc
+                        )));
+                        return false;
+                    }
+                },
+            }
+            self.update_timer();
+        }
+    }
+
+    fn enter(&mut self, ex: exception::Exception) {
+        let ret = self.cpu.state.pc;
+        exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret);
+    }
+
+    fn counter(&mut self) -> u64 {
+        self.mem.system().map_or(0, |s| s.counter())
+    }
+
+    /// Drive the timer PPIs from the timer registers and publish the next deadline.
+    fn update_timer(&mut self) {
+        let now = self.counter();
+        let lines = timer::timer_lines(&self.cpu.state.sys, now);
+        let cpu = (self.index as u32) << 16;
+        self.ctl.irq.set_level(cpu | PPI_VIRT_TIMER, lines.virt);
+        self.ctl.irq.set_level(cpu | PPI_PHYS_TIMER, lines.phys);
+        self.ctl.set_deadline(self.index, lines.next_deadline);
+    }
+
+    /// WFI sleeps until an interrupt is pending (masked or not) or the timer fires; WFE naps.
+    fn wait(&mut self) {
+        let pc = self.cpu.state.pc.wrapping_sub(4);
+        let wfi = self.mem.fetch(pc).is_ok_and(|w| w == 0xd503_207f);
+        let inputs = self.ctl.inputs[self.index].clone();
+        self.update_timer();
+        if inputs.irq() || inputs.fiq() || self.ctl.stopping() {
+            return;
+        }
+        let now = self.counter();
+        let timeout = if wfi {
+            self.ctl
+                .deadline(self.index)
+                .map(|d| self.ctl.ticks_to_duration(d.saturating_sub(now)))
+        } else {
+            Some(WFE_NAP)
+        };
+        inputs.wait(timeout.map(|t| t.min(Duration::from_secs(1))));
+        self.cpu.interrupt.store(false, Ordering::SeqCst);
+    }
+
+    /// Serve a PSCI call; false when this CPU powered off.
+    fn psci(&mut self) -> bool {
+        let x = &self.cpu.state.x;
+        let r = match psci::decode([x[0], x[1], x[2], x[3]]) {
+            Call::Return(v) => v,
+            Call::CpuOn {
+                mpidr,
+                entry,
+                context,
+            } => self.ctl.cpu_on(mpidr, entry, context),
+            Call::CpuOff => {
+                self.ctl.cpu_off(self.index);
+                return false;
+            }
+            Call::AffinityInfo { mpidr } => self.ctl.affinity_info(mpidr),
+            Call::Suspend => {
+                self.wait();
+                psci::SUCCESS
+            }
+            Call::SystemOff => {
+                self.ctl.finish(Outcome::PowerOff);
+                psci::SUCCESS
+            }
+            Call::SystemReset => {
+                self.ctl.finish(Outcome::Reset);
+                psci::SUCCESS
+            }
+        };
+        self.cpu.state.x[0] = r as u64;
+        true
+    }
+}
