@@ -76,6 +76,13 @@ impl SystemMem for SysMem {
     fn counter(&mut self) -> u64 {
         self.counter
     }
+    fn translate_exec(&mut self, va: u64) -> Result<u64, MemFault> {
+        if (CODE..END).contains(&va) {
+            Ok(va)
+        } else {
+            Err(MemFault::at_level(va, Access::Exec, FaultKind::Unmapped, 3))
+        }
+    }
 }
 
 /// An EL1h state of the test model with interrupts masked.
