@@ -118,6 +118,9 @@ pub struct Cpu {
     pub engine: EngineKind,
     pub hot_threshold: u32,
     blocks: BlockMap,
+    /// System mode: the virtual pcs of blocks translated from each physical page (may list
+    /// blocks since dropped), for IC IVAU.
+    code_pages: HashMap<u64, Vec<u64>>,
     temps: Vec<u64>,
     jit: Option<Jit>,
     /// Set from other threads to make [`Cpu::run`] return [`Stop::Interrupted`] at the next
@@ -160,6 +163,7 @@ impl Cpu {
                     .unwrap_or(DEFAULT_HOT_THRESHOLD),
             },
             blocks: BlockMap::default(),
+            code_pages: HashMap::new(),
             temps: Vec::new(),
             jit,
             interrupt,
@@ -177,6 +181,7 @@ impl Cpu {
     /// Forget all translated code (after munmap/mprotect of code, or IC IALLU).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
+        self.code_pages.clear();
         if let Some(j) = &mut self.jit {
             j.flush();
         }
@@ -187,6 +192,35 @@ impl Cpu {
     pub fn invalidate_range(&mut self, start: u64, end: u64) {
         self.blocks
             .retain(|&pc, e| pc + 4 * e.block.len as u64 <= start || pc >= end);
+    }
+
+    /// Drop the blocks translated from physical page `pa_page` (an address), with every
+    /// other block of their virtual pages (compiled blocks link within their page).
+    fn invalidate_physical_page(&mut self, pa_page: u64) {
+        let Some(pcs) = self.code_pages.remove(&(pa_page >> 12)) else {
+            return;
+        };
+        let mut vpages: Vec<u64> = pcs
+            .iter()
+            .filter(|pc| {
+                self.blocks
+                    .get(pc)
+                    .is_some_and(|e| e.pa >> 12 == pa_page >> 12)
+            })
+            .map(|pc| pc >> 12)
+            .collect();
+        vpages.sort_unstable();
+        vpages.dedup();
+        if vpages.is_empty() {
+            return;
+        }
+        self.blocks
+            .retain(|pc, _| vpages.binary_search(&(pc >> 12)).is_err());
+        if let Some(j) = &mut self.jit {
+            for &p in &vpages {
+                j.forget_page(p);
+            }
+        }
     }
 
     /// Run until something needs the machine.
@@ -226,9 +260,12 @@ impl Cpu {
                     j.forget_page(page);
                 }
             }
-            let entry = blocks
-                .entry(pc)
-                .or_insert_with(|| Box::new(Entry::new(translate_block(mem, pc), pa)));
+            let entry = blocks.entry(pc).or_insert_with(|| {
+                if pa != 0 {
+                    self.code_pages.entry(pa >> 12).or_default().push(pc);
+                }
+                Box::new(Entry::new(translate_block(mem, pc), pa))
+            });
             if entry.code.is_none() && !entry.refused {
                 if let Some(j) = jit.as_mut() {
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
@@ -252,6 +289,8 @@ impl Cpu {
                 let p = std::mem::take(&mut self.state.pending);
                 if p & pending::FLUSH_CODE != 0 {
                     self.flush_code();
+                } else if p & pending::FLUSH_PAGE != 0 {
+                    self.invalidate_physical_page(self.state.flush_pa);
                 }
                 if p & pending::MACHINE != 0 && exit == BlockExit::Continue {
                     return Stop::System;
