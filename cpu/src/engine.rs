@@ -5,7 +5,7 @@ use crate::a64::translate_block;
 use crate::interp::{run_block, BlockExit};
 use crate::ir::{Block, HelperError};
 use crate::jit::runtime::JitCtx;
-use crate::jit::{self, BlockFn, Jit, JitStats};
+use crate::jit::{self, BlockFn, Jit, JitStats, LinkPolicy};
 use crate::mem::{Mem, MemFault};
 use crate::model::CpuModel;
 use crate::state::{pending, CpuState};
@@ -207,7 +207,7 @@ impl Cpu {
             if entry.code.is_none() && !entry.refused {
                 if let Some(j) = jit.as_mut() {
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
-                        entry.code = j.compile(&entry.block, mem.fast_path());
+                        entry.code = j.compile(&entry.block, mem.fast_path(), link_policy(state));
                         // Refused by Cranelift: stays interpreted, never tried again.
                         entry.refused = entry.code.is_none();
                     }
@@ -291,6 +291,17 @@ impl Cpu {
             ),
             None => format!("armboard: {} guest instructions (interpreter)", self.retired),
         }
+    }
+}
+
+/// How compiled code may chain: freely in user mode; in system mode only within a page, so
+/// every exit to another page or through a register comes back to the dispatcher, which
+/// checks the translation. Blocks are keyed by pc alone, so every block gets the same tag.
+fn link_policy(st: &CpuState) -> LinkPolicy {
+    if st.sys.system {
+        LinkPolicy::SamePage { tag: 0 }
+    } else {
+        LinkPolicy::Any
     }
 }
 

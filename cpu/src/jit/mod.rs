@@ -44,10 +44,10 @@ type EnterFn = unsafe extern "C" fn(*mut CpuState, *mut JitCtx<'_>, *const u8) -
 struct Generation {
     module: JITModule,
     enter: EnterFn,
-    /// Compiled code by guest pc.
-    compiled: HashMap<u64, usize>,
-    /// Exit slots waiting for a block at this pc to be compiled.
-    pending: HashMap<u64, Vec<usize>>,
+    /// Compiled code by (guest pc, [`LinkPolicy`] tag).
+    compiled: HashMap<(u64, u64), usize>,
+    /// Exit slots waiting for a block at this (pc, tag) to be compiled.
+    pending: HashMap<(u64, u64), Vec<usize>>,
     /// Exit slots: a block's known-target exits tail-call the code a slot holds (0 = return to
     /// the dispatcher). Boxed so their addresses, embedded in code, stay put when the Vec
     /// grows (hence the allow).
@@ -72,6 +72,45 @@ pub const EXIT_BRK: u32 = 2;
 pub const EXIT_UNDEFINED: u32 = 3;
 pub const EXIT_FAULT: u32 = 4;
 pub const EXIT_WAIT: u32 = 5;
+
+/// Which other compiled code a block may enter directly, without the dispatcher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LinkPolicy {
+    /// User mode: guest addresses never change meaning, so known-target exits chain to any
+    /// compiled block and indirect branches probe the indirect-branch table.
+    #[default]
+    Any,
+    /// System mode: a virtual pc means something only under the translation it was read
+    /// with. A known-target exit chains only to a block in the same 4 KiB page as this
+    /// block's first instruction that was compiled with the same `tag` (the engine's name for
+    /// the translation, e.g. the physical page and regime; blocks with equal pc and tag must
+    /// be the same code). Every other exit, and every indirect branch, returns to the
+    /// dispatcher, which revalidates the translation.
+    SamePage { tag: u64 },
+}
+
+impl LinkPolicy {
+    /// The tag blocks are recorded under (0 in user mode).
+    fn tag(self) -> u64 {
+        match self {
+            LinkPolicy::Any => 0,
+            LinkPolicy::SamePage { tag } => tag,
+        }
+    }
+
+    /// Whether a block starting at `from` may chain straight to `to`.
+    pub fn may_link(self, from: u64, to: u64) -> bool {
+        match self {
+            LinkPolicy::Any => true,
+            LinkPolicy::SamePage { .. } => from >> 12 == to >> 12,
+        }
+    }
+
+    /// Whether indirect branches may use the indirect-branch table.
+    pub fn indirect_table(self) -> bool {
+        self == LinkPolicy::Any
+    }
+}
 
 /// A generation is dropped once it holds this much code.
 const GENERATION_BYTES: usize = 64 << 20;
@@ -246,13 +285,21 @@ impl Jit {
         !matches!(b.terminal, Terminal::FetchFault { .. })
     }
 
-    /// Compile `b`. `None` if Cranelift refused it (the block then stays interpreted).
-    pub fn compile(&mut self, b: &Block, fast: Option<FastMem>) -> Option<BlockFn> {
+    /// Compile `b`, whose loads and stores may use the window `fast`, linking its exits as
+    /// `link` allows. `None` if Cranelift refused it (the block then stays interpreted).
+    pub fn compile(
+        &mut self,
+        b: &Block,
+        fast: Option<FastMem>,
+        link: LinkPolicy,
+    ) -> Option<BlockFn> {
         let start = Instant::now();
         let ptr = self.ptr;
         let interrupt = self.interrupt;
+        let tag = link.tag();
         let g = self.gen.as_mut()?;
-        // Exit slots for known targets.
+        // Exit slots for known targets (slot k for target k). A target the policy does not
+        // let this block link to keeps an empty slot: that exit always returns.
         let targets: Vec<u64> = match b.terminal {
             Terminal::Jump(t) => vec![t],
             Terminal::Branch {
@@ -260,7 +307,8 @@ impl Jit {
             } => vec![taken, not_taken],
             _ => vec![],
         };
-        let slots = if targets.is_empty() {
+        let linkable = |t: &u64| link.may_link(b.pc, *t);
+        let slots = if !targets.iter().any(linkable) {
             None
         } else {
             let bx = Box::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
@@ -276,7 +324,9 @@ impl Jit {
             let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let mut e = Emitter::new(fb, ptr, b.temps as usize, fast, frontend.default_call_conv);
             e.chain = slots.map(|s| (s, interrupt));
-            e.lookup = Some((g.lookup.as_ptr() as usize, interrupt));
+            e.lookup = link
+                .indirect_table()
+                .then_some((g.lookup.as_ptr() as usize, interrupt));
             e.block(b);
             e.fb.finalize(frontend);
         }
@@ -295,21 +345,23 @@ impl Jit {
         g.bytes += size;
         // Link: this block's exits to compiled targets, and waiting exits to this block.
         if let Some(base) = slots {
-            for (k, t) in targets.iter().enumerate() {
+            for (k, t) in targets.iter().enumerate().filter(|(_, t)| linkable(t)) {
                 let slot = base + k * std::mem::size_of::<AtomicUsize>();
-                match g.compiled.get(t) {
+                match g.compiled.get(&(*t, tag)) {
                     Some(&c) => slot_ref(slot).store(c, Ordering::Release),
-                    None => g.pending.entry(*t).or_default().push(slot),
+                    None => g.pending.entry((*t, tag)).or_default().push(slot),
                 }
             }
         }
-        for slot in g.pending.remove(&b.pc).unwrap_or_default() {
+        for slot in g.pending.remove(&(b.pc, tag)).unwrap_or_default() {
             slot_ref(slot).store(code, Ordering::Release);
         }
-        g.compiled.insert(b.pc, code);
-        let k = 2 * lookup_index(b.pc);
-        g.lookup[k].store(b.pc as usize, Ordering::Release);
-        g.lookup[k + 1].store(code, Ordering::Release);
+        g.compiled.insert((b.pc, tag), code);
+        if link.indirect_table() {
+            let k = 2 * lookup_index(b.pc);
+            g.lookup[k].store(b.pc as usize, Ordering::Release);
+            g.lookup[k + 1].store(code, Ordering::Release);
+        }
         self.stats.blocks += 1;
         self.stats.guest_insns += b.len as u64;
         self.stats.code_bytes += size as u64;
@@ -1403,3 +1455,6 @@ impl<'a> Emitter<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
