@@ -4,6 +4,7 @@ use super::*;
 use crate::a64::translate_block;
 use crate::mem::{Mem, MemFault};
 use crate::testing::FlatMem;
+use std::time::Instant;
 
 const ADD_X0_1: u32 = 0x9100_0400;
 const BR_X1: u32 = 0xd61f_0020;
@@ -182,4 +183,74 @@ fn loads_without_a_fast_window_call_the_memory() {
     // x3 = 0: the load faults through the memory's read.
     let (r, ..) = enter(&jit, a, &mut mem, 0);
     assert_eq!((r, mem.reads), (EXIT_FAULT, 1));
+}
+
+/// Poll `jit` until `n` answers came back (10 s at most); returns them by key.
+fn answers(jit: &mut Jit, n: usize) -> HashMap<u64, Option<BlockFn>> {
+    let mut got = HashMap::new();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while got.len() < n && Instant::now() < deadline {
+        jit.poll(|k, c| {
+            got.insert(k, c);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    got
+}
+
+#[test]
+fn worker_compiles_in_the_background_and_links_when_polled() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::with_worker(&intr).unwrap();
+    let fast = mem.fast_path();
+    let target = translate_block(&mut mem, BASE + 0x104);
+    let source = translate_block(&mut mem, BASE);
+    assert_eq!(jit.request(11, &target, fast, SYSTEM), Request::Queued);
+    assert_eq!(jit.request(10, &source, fast, SYSTEM), Request::Queued);
+    assert!(jit.busy());
+    let got = answers(&mut jit, 2);
+    assert!(!jit.busy());
+    let a = got[&10].expect("compiled");
+    assert!(got[&11].is_some());
+    // Linked at the dispatcher: the source chains into its same-page target.
+    assert_eq!(enter(&jit, a, &mut mem, 0), (EXIT_BRK, 2, BASE + 0x108, 4));
+    assert_eq!((jit.stats.blocks, jit.stats.queued), (2, 2));
+}
+
+#[test]
+fn code_finished_for_a_flushed_generation_is_thrown_away() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::with_worker(&intr).unwrap();
+    let b = translate_block(&mut mem, BASE);
+    assert_eq!(
+        jit.request(1, &b, mem.fast_path(), LinkPolicy::Any),
+        Request::Queued
+    );
+    jit.flush();
+    assert!(!jit.busy());
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while jit.stats.discarded == 0 && Instant::now() < deadline {
+        jit.poll(|k, _| panic!("block {k} installed after the flush"));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!((jit.stats.discarded, jit.stats.blocks), (1, 0));
+}
+
+#[test]
+fn inline_jit_answers_requests_at_once() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    let b = translate_block(&mut mem, BASE + 0x104);
+    let r = jit.request(1, &b, mem.fast_path(), LinkPolicy::Any);
+    let Request::Ready(Some(code)) = r else {
+        panic!("not compiled at once: {r:?}")
+    };
+    assert!(!jit.busy());
+    assert_eq!(
+        enter(&jit, code, &mut mem, 0),
+        (EXIT_BRK, 1, BASE + 0x108, 2)
+    );
 }
