@@ -231,6 +231,7 @@ impl Cpu {
                 .or_insert_with(|| Box::new(Entry::new(translate_block(mem, pc), pa)));
             if entry.code.is_none() && !entry.refused {
                 if let Some(j) = jit.as_mut() {
+                    j.set_tlb_fast(mem.tlb_fast());
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
                         entry.code = j.compile(&entry.block, mem.fast_path());
                         // Refused by Cranelift: stays interpreted, never tried again.

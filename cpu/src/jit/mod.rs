@@ -13,7 +13,7 @@
 pub mod runtime;
 
 use crate::ir::{BinOp, Block, Carry, Op, Terminal, UnOp, Width, T};
-use crate::mem::FastMem;
+use crate::mem::{FastMem, TlbFast};
 use crate::state::CpuState;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -93,6 +93,8 @@ pub struct Jit {
     ptr: Type,
     /// Address of the vCPU's interrupt flag: chained exits return to the dispatcher when set.
     interrupt: usize,
+    /// The inline TLB loads and stores probe (system mode), see [`Jit::set_tlb_fast`].
+    tlb: Option<TlbFast>,
     pub stats: JitStats,
 }
 
@@ -142,6 +144,7 @@ impl Jit {
             fctx: FunctionBuilderContext::new(),
             ptr: types::I64,
             interrupt: interrupt as *const AtomicBool as usize,
+            tlb: None,
             stats: JitStats::default(),
         };
         j.gen = Some(j.new_generation()?);
@@ -196,6 +199,13 @@ impl Jit {
                 .collect(),
             bytes: 0,
         })
+    }
+
+    /// Have blocks compiled from now on probe the inline TLB `tlb` (the [`crate::Mem`] they
+    /// run on: [`crate::Mem::tlb_fast`]) before calling the memory for loads and stores.
+    /// Code embeds the tables' address, so a vCPU must keep running on the same memory.
+    pub fn set_tlb_fast(&mut self, tlb: Option<TlbFast>) {
+        self.tlb = tlb;
     }
 
     /// Whether the current generation is full and the caller should flush.
@@ -261,6 +271,7 @@ impl Jit {
         let start = Instant::now();
         let ptr = self.ptr;
         let interrupt = self.interrupt;
+        let tlb = self.tlb;
         let g = self.gen.as_mut()?;
         // Exit slots for known targets.
         let targets: Vec<u64> = match b.terminal {
@@ -285,6 +296,7 @@ impl Jit {
         {
             let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let mut e = Emitter::new(fb, ptr, b.temps as usize, fast, frontend.default_call_conv);
+            e.tlb = tlb;
             e.chain = slots.map(|s| (s, interrupt));
             e.lookup = Some((g.lookup.as_ptr() as usize, interrupt));
             e.block(b);
@@ -349,6 +361,7 @@ const V_OFF: i32 = offset_of!(CpuState, v) as i32;
 const PC_OFF: i32 = offset_of!(CpuState, pc) as i32;
 const NZCV_OFF: i32 = offset_of!(CpuState, nzcv) as i32;
 const PENDING_OFF: i32 = offset_of!(CpuState, pending) as i32;
+const EL_OFF: i32 = (offset_of!(CpuState, sys) + offset_of!(crate::sys::SysRegs, el)) as i32;
 const FAILED_OFF: i32 = offset_of!(JitCtx<'static>, failed) as i32;
 const INSNS_OFF: i32 = offset_of!(JitCtx<'static>, insns) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
@@ -377,6 +390,10 @@ struct Emitter<'a> {
     fault: cranelift_codegen::ir::Block,
     sigs: Sigs,
     fast: Option<FastMem>,
+    /// The inline TLB (system mode; used when `fast` is None).
+    tlb: Option<TlbFast>,
+    /// The low bits of this EL's inline-TLB tags ([`TlbFast::tag`]), once loaded.
+    el_tag: Option<Value>,
     /// (address of this block's exit-slot pair, address of the interrupt flag).
     chain: Option<(usize, usize)>,
     /// (address of the indirect-branch table, address of the interrupt flag).
@@ -442,6 +459,8 @@ impl<'a> Emitter<'a> {
             fault,
             sigs,
             fast,
+            tlb: None,
+            el_tag: None,
         }
     }
 
@@ -452,6 +471,72 @@ impl<'a> Emitter<'a> {
         self.flush();
         self.dirty = dirty;
         self.nzcv_dirty = nd;
+    }
+
+    /// Whether loads and stores have an inline fast path.
+    fn has_fast(&self) -> bool {
+        self.fast.is_some() || self.tlb.is_some()
+    }
+
+    /// The inline fast path of a `size`-byte access at `a` (`need` is [`FastMem::READ`] or
+    /// [`FastMem::WRITE`]): continues in a new block (switched to) with the host address
+    /// returned when the access can go straight to host memory, else branches to `slow`.
+    fn fast_host(
+        &mut self,
+        a: Value,
+        size: u8,
+        need: u8,
+        slow: cranelift_codegen::ir::Block,
+    ) -> Value {
+        match (self.fast, self.tlb) {
+            (Some(fm), _) => self.fast_check(fm, a, size, need, slow),
+            (None, Some(tf)) => self.tlb_check(tf, a, size, need == FastMem::WRITE, slow),
+            (None, None) => unreachable!("fast_host without a fast path"),
+        }
+    }
+
+    /// The inline TLB probe: index by `a`'s page, hit when the entry's tag is that of the
+    /// page of the access's last byte at the current EL (so an access crossing a page never
+    /// hits), host address = `a` + the entry's addend.
+    fn tlb_check(
+        &mut self,
+        tf: TlbFast,
+        a: Value,
+        size: u8,
+        write: bool,
+        slow: cranelift_codegen::ir::Block,
+    ) -> Value {
+        let el_tag = match self.el_tag {
+            Some(v) => v,
+            None => {
+                let el = self.fb.ins().uload8(types::I64, flags(), self.st, EL_OFF);
+                let el = self.fb.ins().ishl_imm_u(el, 1);
+                let v = self.fb.ins().bor_imm_u(el, 1);
+                self.el_tag = Some(v);
+                v
+            }
+        };
+        let mask = (1i64 << tf.index_bits) - 1;
+        let idx = self.fb.ins().ushr_imm_u(a, TlbFast::PAGE_SHIFT as i64);
+        let idx = self.fb.ins().band_imm_u(idx, mask);
+        let off = self
+            .fb
+            .ins()
+            .ishl_imm_u(idx, TlbFast::ENTRY.trailing_zeros() as i64);
+        let table = if write { tf.write } else { tf.read };
+        let base = self.fb.ins().iconst(self.ptr, table as i64);
+        let entry = self.fb.ins().iadd(base, off);
+        let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
+        let last = self.fb.ins().iadd_imm_u(a, size as i64 - 1);
+        let page = self.fb.ins().band_imm_u(last, !0xfffi64);
+        let want = self.fb.ins().bor(page, el_tag);
+        let hit = self.fb.ins().icmp(IntCC::Equal, tag, want);
+        let fast = self.fb.create_block();
+        self.fb.ins().brif(hit, fast, &[], slow, &[]);
+        self.fb.seal_block(fast);
+        self.fb.switch_to_block(fast);
+        let addend = self.fb.ins().load(types::I64, flags(), entry, 8);
+        self.fb.ins().iadd(a, addend)
     }
 
     /// The inline fast path of a `size`-byte access at `a`: branches to the returned block with
@@ -563,6 +648,7 @@ impl<'a> Emitter<'a> {
     fn invalidate(&mut self) {
         self.regs = [None; 32];
         self.nzcv = None;
+        self.el_tag = None;
     }
 
     fn call(&mut self, sig: SigRef, f: usize, args: &[Value]) -> Value {
@@ -929,11 +1015,11 @@ impl<'a> Emitter<'a> {
                 signed,
             } => {
                 let a = self.t(addr);
-                let v = if let Some(fm) = self.fast {
+                let v = if self.has_fast() {
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
                     self.fb.append_block_param(join, types::I64);
-                    let host = self.fast_check(fm, a, size, FastMem::READ, slow);
+                    let host = self.fast_host(a, size, FastMem::READ, slow);
                     let v = self.host_load(host, size, signed);
                     self.fb.ins().jump(join, &[BlockArg::Value(v)]);
                     self.fb.seal_block(slow);
@@ -952,10 +1038,10 @@ impl<'a> Emitter<'a> {
             }
             Op::Store { addr, src, size } => {
                 let (a, v) = (self.t(addr), self.t(src));
-                if let Some(fm) = self.fast {
+                if self.has_fast() {
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
-                    let host = self.fast_check(fm, a, size, FastMem::WRITE, slow);
+                    let host = self.fast_host(a, size, FastMem::WRITE, slow);
                     self.host_store(host, v, size);
                     self.fb.ins().jump(join, &[]);
                     self.fb.seal_block(slow);
@@ -973,11 +1059,11 @@ impl<'a> Emitter<'a> {
             Op::LoadV { reg, addr, size } | Op::StoreV { reg, addr, size } => {
                 let load = matches!(op, Op::LoadV { .. });
                 let a = self.t(addr);
-                if let Some(fm) = self.fast {
+                if self.has_fast() {
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
                     let need = if load { FastMem::READ } else { FastMem::WRITE };
-                    let host = self.fast_check(fm, a, size, need, slow);
+                    let host = self.fast_host(a, size, need, slow);
                     self.host_vec(host, reg, size, load);
                     self.fb.ins().jump(join, &[]);
                     self.fb.seal_block(slow);
