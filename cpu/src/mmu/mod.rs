@@ -69,6 +69,9 @@ pub struct SysMem {
     /// The inline TLB of compiled code: RAM pages of `tlb`'s read and write entries for the
     /// current regime and ASID (emptied whenever those change or entries may be stale).
     fast: Arc<FastTables>,
+    /// Data accesses that came through [`Mem`] (the interpreter's, and compiled code's
+    /// inline-TLB misses).
+    calls: u64,
 }
 
 impl SysMem {
@@ -95,6 +98,7 @@ impl SysMem {
             regime,
             tlb: Tlb::new(),
             fast,
+            calls: 0,
         }
     }
 
@@ -110,6 +114,12 @@ impl SysMem {
     pub fn flush_tlb(&mut self) {
         self.tlb.flush();
         self.fast.clear();
+    }
+
+    /// How many data accesses have come through [`Mem`]'s read and write methods (compiled
+    /// code's accesses that hit the inline TLB do not).
+    pub fn slow_accesses(&self) -> u64 {
+        self.calls
     }
 
     /// The regime the next access translates in (as of the last [`SystemMem::sync`]).
@@ -416,6 +426,7 @@ unsafe fn host_cas128(p: *mut u8, old: u128, new: u128) -> bool {
 
 impl Mem for SysMem {
     fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + size as u64 > PAGE {
             return self.read_split(addr, size as u64).map(|v| v as u64);
         }
@@ -424,6 +435,7 @@ impl Mem for SysMem {
     }
 
     fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + size as u64 > PAGE {
             return self.write_split(addr, size as u64, value.into());
         }
@@ -447,6 +459,7 @@ impl Mem for SysMem {
     }
 
     fn read128(&mut self, addr: u64) -> Result<u128, MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + 16 > PAGE {
             return self.read_split(addr, 16);
         }
@@ -462,6 +475,7 @@ impl Mem for SysMem {
     }
 
     fn write128(&mut self, addr: u64, value: u128) -> Result<(), MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + 16 > PAGE {
             return self.write_split(addr, 16, value);
         }
