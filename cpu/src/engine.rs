@@ -307,6 +307,7 @@ impl Cpu {
             });
             if entry.code.is_none() && !entry.refused && !entry.queued {
                 if let Some(j) = jit.as_mut() {
+                    j.set_tlb_fast(mem.tlb_fast());
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
                         let link = link_policy(state, entry.pa);
                         match j.request(pc, &entry.block, mem.fast_path(), link) {

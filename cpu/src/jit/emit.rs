@@ -5,7 +5,7 @@ use super::runtime::{self, JitCtx};
 use super::{block_signature, LOOKUP_ENTRIES};
 use super::{EXIT_BRK, EXIT_CONTINUE, EXIT_FAULT, EXIT_SVC, EXIT_UNDEFINED, EXIT_WAIT};
 use crate::ir::{BinOp, Block, Carry, Op, Terminal, UnOp, Width, T};
-use crate::mem::FastMem;
+use crate::mem::{FastMem, TlbFast};
 use crate::state::CpuState;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -21,6 +21,7 @@ const V_OFF: i32 = offset_of!(CpuState, v) as i32;
 const PC_OFF: i32 = offset_of!(CpuState, pc) as i32;
 const NZCV_OFF: i32 = offset_of!(CpuState, nzcv) as i32;
 const PENDING_OFF: i32 = offset_of!(CpuState, pending) as i32;
+const EL_OFF: i32 = (offset_of!(CpuState, sys) + offset_of!(crate::sys::SysRegs, el)) as i32;
 const FAILED_OFF: i32 = offset_of!(JitCtx<'static>, failed) as i32;
 const INSNS_OFF: i32 = offset_of!(JitCtx<'static>, insns) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
@@ -49,6 +50,10 @@ pub(super) struct Emitter<'a> {
     fault: cranelift_codegen::ir::Block,
     sigs: Sigs,
     fast: Option<FastMem>,
+    /// The inline TLB (system mode; used when `fast` is None).
+    pub(super) tlb: Option<TlbFast>,
+    /// The low bits of this EL's inline-TLB tags ([`TlbFast::tag`]), once loaded.
+    el_tag: Option<Value>,
     /// (address of this block's exit-slot pair, address of the interrupt flag).
     pub(super) chain: Option<(usize, usize)>,
     /// (address of the indirect-branch table, address of the interrupt flag).
@@ -114,6 +119,8 @@ impl<'a> Emitter<'a> {
             fault,
             sigs,
             fast,
+            tlb: None,
+            el_tag: None,
         }
     }
 
@@ -124,6 +131,72 @@ impl<'a> Emitter<'a> {
         self.flush();
         self.dirty = dirty;
         self.nzcv_dirty = nd;
+    }
+
+    /// Whether loads and stores have an inline fast path.
+    fn has_fast(&self) -> bool {
+        self.fast.is_some() || self.tlb.is_some()
+    }
+
+    /// The inline fast path of a `size`-byte access at `a` (`need` is [`FastMem::READ`] or
+    /// [`FastMem::WRITE`]): continues in a new block (switched to) with the host address
+    /// returned when the access can go straight to host memory, else branches to `slow`.
+    fn fast_host(
+        &mut self,
+        a: Value,
+        size: u8,
+        need: u8,
+        slow: cranelift_codegen::ir::Block,
+    ) -> Value {
+        match (self.fast, self.tlb) {
+            (Some(fm), _) => self.fast_check(fm, a, size, need, slow),
+            (None, Some(tf)) => self.tlb_check(tf, a, size, need == FastMem::WRITE, slow),
+            (None, None) => unreachable!("fast_host without a fast path"),
+        }
+    }
+
+    /// The inline TLB probe: index by `a`'s page, hit when the entry's tag is that of the
+    /// page of the access's last byte at the current EL (so an access crossing a page never
+    /// hits), host address = `a` + the entry's addend.
+    fn tlb_check(
+        &mut self,
+        tf: TlbFast,
+        a: Value,
+        size: u8,
+        write: bool,
+        slow: cranelift_codegen::ir::Block,
+    ) -> Value {
+        let el_tag = match self.el_tag {
+            Some(v) => v,
+            None => {
+                let el = self.fb.ins().uload8(types::I64, flags(), self.st, EL_OFF);
+                let el = self.fb.ins().ishl_imm_u(el, 1);
+                let v = self.fb.ins().bor_imm_u(el, 1);
+                self.el_tag = Some(v);
+                v
+            }
+        };
+        let mask = (1i64 << tf.index_bits) - 1;
+        let idx = self.fb.ins().ushr_imm_u(a, TlbFast::PAGE_SHIFT as i64);
+        let idx = self.fb.ins().band_imm_u(idx, mask);
+        let off = self
+            .fb
+            .ins()
+            .ishl_imm_u(idx, TlbFast::ENTRY.trailing_zeros() as i64);
+        let table = if write { tf.write } else { tf.read };
+        let base = self.fb.ins().iconst(self.ptr, table as i64);
+        let entry = self.fb.ins().iadd(base, off);
+        let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
+        let last = self.fb.ins().iadd_imm_u(a, size as i64 - 1);
+        let page = self.fb.ins().band_imm_u(last, !0xfffi64);
+        let want = self.fb.ins().bor(page, el_tag);
+        let hit = self.fb.ins().icmp(IntCC::Equal, tag, want);
+        let fast = self.fb.create_block();
+        self.fb.ins().brif(hit, fast, &[], slow, &[]);
+        self.fb.seal_block(fast);
+        self.fb.switch_to_block(fast);
+        let addend = self.fb.ins().load(types::I64, flags(), entry, 8);
+        self.fb.ins().iadd(a, addend)
     }
 
     /// The inline fast path of a `size`-byte access at `a`: branches to the returned block with
@@ -235,6 +308,7 @@ impl<'a> Emitter<'a> {
     fn invalidate(&mut self) {
         self.regs = [None; 32];
         self.nzcv = None;
+        self.el_tag = None;
     }
 
     fn call(&mut self, sig: SigRef, f: usize, args: &[Value]) -> Value {
@@ -601,11 +675,11 @@ impl<'a> Emitter<'a> {
                 signed,
             } => {
                 let a = self.t(addr);
-                let v = if let Some(fm) = self.fast {
+                let v = if self.has_fast() {
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
                     self.fb.append_block_param(join, types::I64);
-                    let host = self.fast_check(fm, a, size, FastMem::READ, slow);
+                    let host = self.fast_host(a, size, FastMem::READ, slow);
                     let v = self.host_load(host, size, signed);
                     self.fb.ins().jump(join, &[BlockArg::Value(v)]);
                     self.fb.seal_block(slow);
@@ -624,10 +698,10 @@ impl<'a> Emitter<'a> {
             }
             Op::Store { addr, src, size } => {
                 let (a, v) = (self.t(addr), self.t(src));
-                if let Some(fm) = self.fast {
+                if self.has_fast() {
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
-                    let host = self.fast_check(fm, a, size, FastMem::WRITE, slow);
+                    let host = self.fast_host(a, size, FastMem::WRITE, slow);
                     self.host_store(host, v, size);
                     self.fb.ins().jump(join, &[]);
                     self.fb.seal_block(slow);
@@ -645,11 +719,11 @@ impl<'a> Emitter<'a> {
             Op::LoadV { reg, addr, size } | Op::StoreV { reg, addr, size } => {
                 let load = matches!(op, Op::LoadV { .. });
                 let a = self.t(addr);
-                if let Some(fm) = self.fast {
+                if self.has_fast() {
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
                     let need = if load { FastMem::READ } else { FastMem::WRITE };
-                    let host = self.fast_check(fm, a, size, need, slow);
+                    let host = self.fast_host(a, size, need, slow);
                     self.host_vec(host, reg, size, load);
                     self.fb.ins().jump(join, &[]);
                     self.fb.seal_block(slow);

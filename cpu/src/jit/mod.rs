@@ -24,7 +24,7 @@ pub mod runtime;
 mod worker;
 
 use crate::ir::{Block, Terminal};
-use crate::mem::FastMem;
+use crate::mem::{FastMem, TlbFast};
 use crate::state::CpuState;
 use cranelift_codegen::ir::{types, AbiParam, InstBuilder, Signature, Type};
 use cranelift_codegen::isa::CallConv;
@@ -209,6 +209,8 @@ struct Job {
     pc: u64,
     len: u32,
     fast: Option<FastMem>,
+    /// The inline TLB loads and stores probe (system mode).
+    tlb: Option<TlbFast>,
     link: LinkPolicy,
     /// Known exit targets, in slot order.
     targets: Vec<u64>,
@@ -278,6 +280,7 @@ impl Compiler {
             let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let cc = frontend.default_call_conv;
             let mut e = Emitter::new(fb, ptr, b.temps as usize, job.fast, cc);
+            e.tlb = job.tlb;
             e.chain = job.slots.map(|s| (s, job.interrupt));
             e.lookup = job.lookup.map(|t| (t, job.interrupt));
             e.block(b);
@@ -346,10 +349,19 @@ pub struct Jit {
     lost: bool,
     /// Address of the vCPU's interrupt flag: chained exits return to the dispatcher when set.
     interrupt: usize,
+    /// The inline TLB loads and stores probe (system mode), see [`Jit::set_tlb_fast`].
+    tlb: Option<TlbFast>,
     pub stats: JitStats,
 }
 
 impl Jit {
+    /// Have blocks compiled from now on probe the inline TLB `tlb` (the [`crate::Mem`] they
+    /// run on: [`crate::Mem::tlb_fast`]) before calling the memory for loads and stores.
+    /// Code embeds the tables' address, so a vCPU must keep running on the same memory.
+    pub fn set_tlb_fast(&mut self, tlb: Option<TlbFast>) {
+        self.tlb = tlb;
+    }
+
     /// A JIT that compiles inline, for a vCPU whose interrupt flag lives at `interrupt` (it
     /// must outlive the JIT).
     pub fn new(interrupt: &AtomicBool) -> Result<Self, JitError> {
@@ -365,6 +377,7 @@ impl Jit {
             in_flight: 0,
             lost: false,
             interrupt: interrupt as *const AtomicBool as usize,
+            tlb: None,
             stats: JitStats::default(),
         })
     }
@@ -545,6 +558,7 @@ impl Jit {
             pc: b.pc,
             len: b.len,
             fast,
+            tlb: self.tlb,
             link,
             targets,
             slots,
