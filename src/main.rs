@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod container;
+
 #[derive(Parser)]
 #[command(
     name = "armboard",
@@ -64,6 +66,10 @@ enum Cmd {
     },
     /// Boot a kernel on an emulated board (system emulation).
     Boot(BootArgs),
+    /// Run a container on an emulated board: boots Debian's arm64 kernel into a guest that
+    /// runs the command with crun (default: a busybox container printing a greeting). The
+    /// exit status is the container's.
+    Run(container::RunArgs),
     /// Build guest images.
     #[command(subcommand)]
     Image(ImageCmd),
@@ -198,6 +204,9 @@ enum ImageCmd {
     /// Fetch Debian bookworm's arm64 kernel (linux-image-arm64) into the cache; prints the
     /// path of its image.
     Kernel,
+    /// Build (or find in the cache) the guest image `armboard run` boots: prints the kernel
+    /// and initramfs paths.
+    Build,
     /// Build a busybox initramfs (gzip-compressed cpio) for Debian's arm64 kernel.
     Initramfs {
         /// Where to write it.
@@ -319,6 +328,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             linux_user::run(&cfg).context("user mode")
         }
         Cmd::Boot(a) => boot(a),
+        Cmd::Run(a) => container::run(a),
+        Cmd::Image(ImageCmd::Build) => {
+            let t = std::time::Instant::now();
+            let g = container::build_image()?;
+            eprintln!(
+                "armboard: guest image {} ({} in {:.1?})",
+                g.key,
+                if g.cached { "cached" } else { "built" },
+                t.elapsed()
+            );
+            println!("kernel {}", g.kernel.display());
+            println!("initrd {}", g.initrd.display());
+            Ok(0)
+        }
         Cmd::Image(ImageCmd::Sysroot { out, packages }) => {
             let names: Vec<&str> = packages.iter().map(String::as_str).collect();
             let root = match out {

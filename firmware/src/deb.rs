@@ -269,7 +269,7 @@ fn versions_key(pkgs: &[PkgVersion]) -> String {
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across Rust versions, for cache keys.
-fn fnv1a(data: &[u8]) -> u64 {
+pub(crate) fn fnv1a(data: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in data {
         h ^= u64::from(b);
@@ -511,7 +511,7 @@ fn clean_relative(name: &Path) -> Option<PathBuf> {
 /// The host path of directory (or, with `create == false`, any file) `rel` inside `root`,
 /// following symlinks as if `root` were `/`: an absolute target restarts at `root`, `..`
 /// stops there. With `create`, missing directories are made.
-fn resolve_in_root(root: &Path, rel: &Path, create: bool) -> Result<PathBuf, String> {
+pub fn resolve_in_root(root: &Path, rel: &Path, create: bool) -> Result<PathBuf, String> {
     let mut todo: Vec<OsString> = Vec::new();
     push_components(&mut todo, rel);
     let mut cur: Vec<OsString> = Vec::new();

@@ -5,6 +5,8 @@ pub mod ar;
 pub mod cpio;
 pub mod deb;
 pub mod fdt;
+pub mod guest;
 pub mod image;
 pub mod initramfs;
 pub mod kernel;
+pub mod oci;

@@ -1,0 +1,459 @@
+//! OCI images for `armboard run --oci`: a `docker save` tarball (its `manifest.json`), an
+//! OCI image layout (`index.json` + `blobs/`) as a directory or a tarball. The layers are
+//! applied in order into a root directory, honouring whiteouts (`.wh.NAME` removes `NAME`
+//! of the layers below, `.wh..wh..opq` empties its directory first), and the image's
+//! configuration gives Entrypoint, Cmd, Env and WorkingDir.
+
+use crate::deb;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Why an image could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("{0}")]
+    Bad(String),
+    #[error("image is {0}, board is arm64")]
+    WrongPlatform(String),
+    #[error("layer {0}: {1}")]
+    Layer(String, String),
+}
+
+fn bad(s: impl Into<String>) -> OciError {
+    OciError::Bad(s.into())
+}
+
+/// What the image's configuration says about running it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+}
+
+/// Where the image's files are read from.
+enum Source {
+    Dir(PathBuf),
+    /// The members of a tarball, by cleaned path.
+    Tar(HashMap<String, Vec<u8>>),
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Source, OciError> {
+        let md = std::fs::metadata(path).map_err(|e| OciError::Io(path.into(), e))?;
+        if md.is_dir() {
+            return Ok(Source::Dir(path.to_path_buf()));
+        }
+        let raw = std::fs::read(path).map_err(|e| OciError::Io(path.into(), e))?;
+        let data = decompress(&raw).map_err(|e| bad(format!("not an image archive: {e}")))?;
+        let mut files = HashMap::new();
+        let mut ar = tar::Archive::new(&data[..]);
+        let entries = ar
+            .entries()
+            .map_err(|e| bad(format!("not a tar archive: {e}")))?;
+        for e in entries {
+            let mut e = e.map_err(|e| bad(format!("not a tar archive: {e}")))?;
+            if !e.header().entry_type().is_file() {
+                continue;
+            }
+            let name = e
+                .path()
+                .map_err(|e| bad(format!("bad member name: {e}")))?
+                .to_string_lossy()
+                .trim_start_matches("./")
+                .to_string();
+            let mut v = Vec::new();
+            e.read_to_end(&mut v)
+                .map_err(|e| bad(format!("reading {name}: {e}")))?;
+            files.insert(name, v);
+        }
+        if files.is_empty() {
+            return Err(bad("not an image archive: no files in it"));
+        }
+        Ok(Source::Tar(files))
+    }
+
+    fn read(&self, name: &str) -> Result<Vec<u8>, OciError> {
+        let name = name.trim_start_matches("./").trim_start_matches('/');
+        if name.split('/').any(|c| c == "..") {
+            return Err(bad(format!("bad path {name:?} in the image")));
+        }
+        match self {
+            Source::Dir(d) => {
+                let p = d.join(name);
+                std::fs::read(&p).map_err(|e| OciError::Io(p, e))
+            }
+            Source::Tar(f) => f
+                .get(name)
+                .cloned()
+                .ok_or_else(|| bad(format!("{name} is missing from the archive"))),
+        }
+    }
+
+    fn has(&self, name: &str) -> bool {
+        match self {
+            Source::Dir(d) => d.join(name).is_file(),
+            Source::Tar(f) => f.contains_key(name),
+        }
+    }
+
+    fn json(&self, name: &str) -> Result<Value, OciError> {
+        let b = self.read(name)?;
+        serde_json::from_slice(&b).map_err(|e| bad(format!("{name}: bad JSON: {e}")))
+    }
+
+    fn blob(&self, digest: &str) -> Result<Vec<u8>, OciError> {
+        let (alg, hex) = digest
+            .split_once(':')
+            .ok_or_else(|| bad(format!("bad digest {digest:?}")))?;
+        if alg.contains('/') || hex.contains('/') {
+            return Err(bad(format!("bad digest {digest:?}")));
+        }
+        self.read(&format!("blobs/{alg}/{hex}"))
+    }
+}
+
+/// gzip or zstd (by magic) or plain.
+fn decompress(raw: &[u8]) -> Result<Vec<u8>, String> {
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut v = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw)
+            .read_to_end(&mut v)
+            .map_err(|e| format!("gzip: {e}"))?;
+        Ok(v)
+    } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        let mut v = Vec::new();
+        ruzstd::decoding::StreamingDecoder::new(raw)
+            .map_err(|e| format!("zstd: {e}"))?
+            .read_to_end(&mut v)
+            .map_err(|e| format!("zstd: {e}"))?;
+        Ok(v)
+    } else {
+        Ok(raw.to_vec())
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Unpacks the image at `image` into `root` (created) and returns its run configuration.
+pub fn unpack(image: &Path, root: &Path) -> Result<ImageConfig, OciError> {
+    let src = Source::open(image)?;
+    let (config, layers) = if src.has("manifest.json") {
+        // docker save: [{"Config": "...json", "Layers": [".../layer.tar", ...]}]
+        let m = src.json("manifest.json")?;
+        let first = m
+            .as_array()
+            .and_then(|a| a.first())
+            .ok_or_else(|| bad("manifest.json lists no image"))?;
+        let cfg = first["Config"]
+            .as_str()
+            .ok_or_else(|| bad("manifest.json: no Config"))?;
+        let config = src.json(cfg)?;
+        check_platform(&config)?;
+        let mut layers = Vec::new();
+        for l in strings(&first["Layers"]) {
+            layers.push((l.clone(), src.read(&l)?));
+        }
+        (config, layers)
+    } else if src.has("index.json") {
+        let manifest = pick_manifest(&src, &src.json("index.json")?, 0)?;
+        let digest = manifest["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| bad("image manifest: no config digest"))?;
+        let b = src.blob(digest)?;
+        let config: Value =
+            serde_json::from_slice(&b).map_err(|e| bad(format!("image config: bad JSON: {e}")))?;
+        check_platform(&config)?;
+        let mut layers = Vec::new();
+        for l in manifest["layers"].as_array().into_iter().flatten() {
+            let d = l["digest"]
+                .as_str()
+                .ok_or_else(|| bad("image manifest: layer without a digest"))?;
+            layers.push((d.to_string(), src.blob(d)?));
+        }
+        (config, layers)
+    } else {
+        return Err(bad(
+            "neither a docker save archive (manifest.json) nor an OCI image layout (index.json)",
+        ));
+    };
+    std::fs::create_dir_all(root).map_err(|e| OciError::Io(root.into(), e))?;
+    for (name, raw) in &layers {
+        let tar = decompress(raw).map_err(|e| OciError::Layer(name.clone(), e))?;
+        apply_layer(&tar, root).map_err(|e| OciError::Layer(name.clone(), e))?;
+    }
+    let c = &config["config"];
+    Ok(ImageConfig {
+        entrypoint: strings(&c["Entrypoint"]),
+        cmd: strings(&c["Cmd"]),
+        env: strings(&c["Env"]),
+        workdir: c["WorkingDir"].as_str().map(str::to_string),
+    })
+}
+
+/// The image manifest an index points at: the linux/arm64 one of a multi-platform index.
+fn pick_manifest(src: &Source, index: &Value, depth: u32) -> Result<Value, OciError> {
+    if depth > 4 {
+        return Err(bad("image indexes nest too deeply"));
+    }
+    let ms = index["manifests"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| bad("the image index lists no manifests"))?;
+    let platform = |m: &Value| {
+        format!(
+            "{}/{}",
+            m["platform"]["os"].as_str().unwrap_or("linux"),
+            m["platform"]["architecture"].as_str().unwrap_or("?")
+        )
+    };
+    let chosen = if ms.len() == 1 {
+        &ms[0]
+    } else {
+        ms.iter()
+            .find(|m| platform(m) == "linux/arm64")
+            .ok_or_else(|| {
+                let all: Vec<String> = ms.iter().map(platform).collect();
+                OciError::WrongPlatform(all.join(", "))
+            })?
+    };
+    let digest = chosen["digest"]
+        .as_str()
+        .ok_or_else(|| bad("image index: manifest without a digest"))?;
+    let b = src.blob(digest)?;
+    let m: Value =
+        serde_json::from_slice(&b).map_err(|e| bad(format!("manifest {digest}: bad JSON: {e}")))?;
+    if m.get("manifests").is_some() {
+        return pick_manifest(src, &m, depth + 1);
+    }
+    Ok(m)
+}
+
+fn check_platform(config: &Value) -> Result<(), OciError> {
+    let os = config["os"].as_str().unwrap_or("linux");
+    let arch = config["architecture"].as_str().unwrap_or("unknown");
+    if os != "linux" || arch != "arm64" {
+        return Err(OciError::WrongPlatform(format!("{os}/{arch}")));
+    }
+    Ok(())
+}
+
+/// Applies one uncompressed layer: whiteouts first (they hide what the layers below
+/// have), then the entries.
+pub fn apply_layer(tar: &[u8], root: &Path) -> Result<(), String> {
+    let mut ar = tar::Archive::new(tar);
+    let mut whiteouts = Vec::new();
+    for e in ar.entries().map_err(|e| e.to_string())? {
+        let e = e.map_err(|e| e.to_string())?;
+        let p = e.path().map_err(|e| e.to_string())?.into_owned();
+        if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let parent = p.parent().unwrap_or(Path::new("")).to_path_buf();
+                whiteouts.push((parent, hidden.to_string()));
+            }
+        }
+    }
+    for (parent, hidden) in &whiteouts {
+        let Ok(dir) = deb::resolve_in_root(root, parent, false) else {
+            continue;
+        };
+        if !dir.starts_with(root) {
+            continue;
+        }
+        if hidden == ".wh..opq" {
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for e in rd.flatten() {
+                    remove(&e.path());
+                }
+            }
+        } else if !hidden.is_empty() && hidden != "." && hidden != ".." {
+            remove(&dir.join(hidden));
+        }
+    }
+    deb::unpack_tar(tar, root).map_err(|e| e.to_string())?;
+    // The whiteout markers themselves were unpacked as empty files.
+    for (parent, hidden) in &whiteouts {
+        if let Ok(dir) = deb::resolve_in_root(root, parent, false) {
+            let _ = std::fs::remove_file(dir.join(format!(".wh.{hidden}")));
+        }
+    }
+    Ok(())
+}
+
+fn remove(p: &Path) {
+    match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(p);
+        }
+        Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("armboard-oci-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn layer(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            if name.ends_with('/') {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                h.set_mode(0o755);
+                b.append_data(&mut h, name, &[][..]).unwrap();
+            } else {
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                b.append_data(&mut h, name, data.as_bytes()).unwrap();
+            }
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gz(b: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(b).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn sha(data: &[u8]) -> String {
+        // Any unique name works: the reader trusts the digests it is given.
+        format!("sha256:{:064x}", crate::deb::fnv1a(data))
+    }
+
+    /// An OCI layout directory with the given config and layers.
+    fn layout(dir: &Path, config: &str, layers: &[Vec<u8>]) {
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let put = |data: &[u8]| {
+            let d = sha(data);
+            std::fs::write(blobs.join(&d[7..]), data).unwrap();
+            d
+        };
+        let cfg = put(config.as_bytes());
+        let ls: Vec<String> = layers
+            .iter()
+            .map(|l| {
+                format!(
+                    r#"{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":{}}}"#,
+                    put(l),
+                    l.len()
+                )
+            })
+            .collect();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"digest":"{cfg}"}},"layers":[{}]}}"#,
+            ls.join(",")
+        );
+        let m = put(manifest.as_bytes());
+        std::fs::write(
+            dir.join("index.json"),
+            format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{m}"}}]}}"#),
+        )
+        .unwrap();
+        std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    }
+
+    #[test]
+    fn layers_apply_in_order_with_whiteouts() {
+        let d = tmp("layout");
+        let img = d.join("img");
+        let l1 = gz(&layer(&[
+            ("etc/", ""),
+            ("etc/keep", "1"),
+            ("etc/gone", "1"),
+            ("var/", ""),
+            ("var/old/", ""),
+            ("var/old/x", "1"),
+            ("bin/", ""),
+            ("bin/tool", "v1"),
+        ]));
+        let l2 = gz(&layer(&[
+            ("etc/.wh.gone", ""),
+            ("var/old/.wh..wh..opq", ""),
+            ("var/old/y", "2"),
+            ("bin/tool", "v2"),
+        ]));
+        let config = r#"{"architecture":"arm64","os":"linux","config":{"Env":["PATH=/bin","A=b"],"Entrypoint":["/bin/tool"],"Cmd":["--x"],"WorkingDir":"/var"}}"#;
+        layout(&img, config, &[l1, l2]);
+        let root = d.join("root");
+        let c = unpack(&img, &root).unwrap();
+        assert_eq!(c.entrypoint, ["/bin/tool"]);
+        assert_eq!(c.cmd, ["--x"]);
+        assert_eq!(c.env, ["PATH=/bin", "A=b"]);
+        assert_eq!(c.workdir.as_deref(), Some("/var"));
+        assert!(root.join("etc/keep").is_file());
+        assert!(!root.join("etc/gone").exists());
+        assert!(!root.join("etc/.wh.gone").exists());
+        assert!(!root.join("var/old/x").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join("var/old/y")).unwrap(),
+            "2"
+        );
+        assert!(!root.join("var/old/.wh..wh..opq").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join("bin/tool")).unwrap(),
+            "v2"
+        );
+    }
+
+    #[test]
+    fn docker_save_archives_unpack_and_other_platforms_are_refused() {
+        let d = tmp("docker");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        add(
+            "manifest.json",
+            br#"[{"Config":"c.json","RepoTags":["x:1"],"Layers":["l1/layer.tar"]}]"#,
+        );
+        add(
+            "c.json",
+            br#"{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]}}"#,
+        );
+        add("l1/layer.tar", &layer(&[("hello", "hi")]));
+        let data = b.into_inner().unwrap();
+        let arch = d.join("amd64.tar");
+        std::fs::write(&arch, &data).unwrap();
+        let e = unpack(&arch, &d.join("r1")).unwrap_err();
+        assert_eq!(e.to_string(), "image is linux/amd64, board is arm64");
+        let fixed = String::from_utf8_lossy(&data).replace("amd64", "arm64");
+        let arch = d.join("arm64.tar");
+        std::fs::write(&arch, fixed.as_bytes()).unwrap();
+        let c = unpack(&arch, &d.join("r2")).unwrap();
+        assert_eq!(c.cmd, ["sh"]);
+        assert_eq!(std::fs::read_to_string(d.join("r2/hello")).unwrap(), "hi");
+        let junk = d.join("junk.tar");
+        std::fs::write(&junk, vec![0x42u8; 3000]).unwrap();
+        assert!(unpack(&junk, &d.join("r3")).is_err());
+    }
+}

@@ -1,0 +1,528 @@
+//! `armboard run`: boot the virt board with a guest image whose init runs one container
+//! (see `armboard_firmware::guest` for the guest side and the console protocol), show the
+//! container's stdout and stderr, and exit with its status.
+//!
+//! The board runs as a child `armboard boot` whose stdout (the guest console) is read here:
+//! the boot log is kept back (shown only when the run fails, or with `--verbose`), the bytes
+//! between the START and EXIT markers are the container's stdout, and its stderr follows
+//! in a STDERR section (the guest keeps it in a file until the container exits).
+
+use anyhow::{bail, Context};
+use armboard_firmware::guest::{self, Container, RootSource};
+use armboard_machines::virt::boot::parse_size;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The board.
+    #[arg(long, value_enum, default_value = "virt")]
+    machine: crate::Machine,
+    /// Number of CPUs.
+    #[arg(long, default_value_t = 1)]
+    smp: usize,
+    /// Guest RAM (e.g. 512M, 2G; a bare number is MiB).
+    #[arg(long, default_value = "1G")]
+    memory: String,
+    /// Execution engine.
+    #[arg(long, value_enum, default_value = "tiered")]
+    engine: crate::Engine,
+    /// A host directory to use as the container's root file system (copied into an ext4
+    /// disk image for the guest; the directory is not changed).
+    #[arg(long, conflicts_with = "oci")]
+    rootfs: Option<PathBuf>,
+    /// An arm64 OCI image: a `docker save` tarball or an OCI image layout directory.
+    #[arg(long)]
+    oci: Option<PathBuf>,
+    /// Set an environment variable in the container (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory in the container.
+    #[arg(long, short = 'w')]
+    workdir: Option<String>,
+    /// The container's hostname.
+    #[arg(long, default_value = "container")]
+    hostname: String,
+    /// cgroup memory limit of the container (e.g. 64M).
+    #[arg(long)]
+    container_memory: Option<String>,
+    /// cgroup limit on the number of processes in the container.
+    #[arg(long)]
+    pids_limit: Option<u64>,
+    /// Show the guest's boot log.
+    #[arg(long, short = 'v')]
+    verbose: bool,
+    /// The command to run in the container (default: a greeting, or the image's
+    /// Entrypoint/Cmd).
+    #[arg(last = true)]
+    cmd: Vec<String>,
+}
+
+/// Exit status when the command is not in the container (as shells and docker use).
+const EXIT_NOT_FOUND: i32 = 127;
+/// Exit status for errors of armboard or the guest's set-up.
+const EXIT_ERROR: i32 = 125;
+
+/// `armboard image build`: the base guest image, built or from the cache.
+pub fn build_image() -> anyhow::Result<guest::GuestImage> {
+    guest::ensure().context("building the guest image")
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<i32> {
+    let crate::Machine::Virt = a.machine;
+    let mut c = Container::greeting();
+    c.hostname = a.hostname.clone();
+    let tmp = TempDir(std::env::temp_dir().join(format!(
+        "armboard-run-{}-{}",
+        std::process::id(),
+        nonce()
+    )));
+    std::fs::create_dir_all(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
+    let mut drive = None;
+    let mut root_dir: Option<PathBuf> = None;
+    if let Some(dir) = &a.rootfs {
+        let md = std::fs::metadata(dir).with_context(|| format!("--rootfs {}", dir.display()))?;
+        if !md.is_dir() {
+            bail!("--rootfs {}: not a directory", dir.display());
+        }
+        root_dir = Some(dir.clone());
+    }
+    if let Some(image) = &a.oci {
+        let dir = tmp.0.join("oci-root");
+        let cfg = armboard_firmware::oci::unpack(image, &dir)
+            .with_context(|| format!("--oci {}", image.display()))?;
+        c.env = cfg.env;
+        // As `docker run IMAGE CMD...`: the command replaces Cmd, the Entrypoint stays.
+        let cmd = if a.cmd.is_empty() {
+            cfg.cmd
+        } else {
+            a.cmd.clone()
+        };
+        c.args = cfg.entrypoint.into_iter().chain(cmd).collect();
+        if let Some(w) = cfg.workdir.filter(|w| !w.is_empty()) {
+            c.cwd = w;
+        }
+        root_dir = Some(dir);
+    }
+    if root_dir.is_some() && a.cmd.is_empty() && a.oci.is_none() {
+        bail!("--rootfs needs a command: armboard run --rootfs DIR -- CMD [ARGS...]");
+    }
+    if !a.cmd.is_empty() && a.oci.is_none() {
+        c.args = a.cmd.clone();
+    }
+    if c.args.is_empty() {
+        bail!("the image has no Entrypoint or Cmd: give a command after --");
+    }
+    for e in &a.env {
+        if !e.contains('=') || e.starts_with('=') {
+            bail!("--env {e:?}: expected KEY=VALUE");
+        }
+        let key = &e[..=e.find('=').unwrap_or(0)];
+        c.env.retain(|x| !x.starts_with(key));
+        c.env.push(e.clone());
+    }
+    if let Some(w) = &a.workdir {
+        c.cwd = w.clone();
+    }
+    if let Some(m) = &a.container_memory {
+        let bytes = parse_size(m).map_err(|e| anyhow::anyhow!("--container-memory {e}"))?;
+        if bytes < (1 << 20) {
+            bail!("--container-memory {m}: at least 1M");
+        }
+        c.memory = Some(bytes);
+    }
+    if let Some(p) = a.pids_limit {
+        if p == 0 {
+            bail!("--pids-limit 0: at least 1");
+        }
+        c.pids = Some(p);
+    }
+    if let Some(dir) = &root_dir {
+        if !has_command(dir, &c) {
+            eprintln!(
+                "armboard: {}: command not found in {} (PATH={})",
+                c.args[0],
+                dir.display(),
+                c.path()
+            );
+            return Ok(EXIT_NOT_FOUND);
+        }
+        let img = tmp.0.join("rootfs.ext4");
+        make_ext4(dir, &img)?;
+        c.root = RootSource::Disk;
+        drive = Some(img);
+    }
+
+    let image = build_image()?;
+    let initrd = tmp.0.join("initrd");
+    {
+        let mut data = std::fs::read(&image.initrd)
+            .with_context(|| format!("reading {}", image.initrd.display()))?;
+        data.extend_from_slice(&c.run_archive()?);
+        std::fs::write(&initrd, data).with_context(|| format!("writing {}", initrd.display()))?;
+    }
+    let nonce = nonce();
+    let exe = std::env::current_exe().context("finding the armboard executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("boot")
+        .args(["--machine", "virt", "--smp", &a.smp.to_string()])
+        .args(["--memory", &a.memory])
+        .args(["--engine", engine_name(a.engine)])
+        .arg("--kernel")
+        .arg(&image.kernel)
+        .arg("--initrd")
+        .arg(&initrd)
+        .arg("--append")
+        .arg(format!(
+            "console=ttyAMA0 panic=-1 quiet armboard_nonce={nonce}"
+        ));
+    if let Some(d) = &drive {
+        cmd.arg("--drive").arg(d);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().context("starting the board")?;
+    let mut out = child.stdout.take().context("no console pipe")?;
+    let mut err = child.stderr.take().context("no stderr pipe")?;
+    let err_thread = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let mut f = Filter::new(&nonce, a.verbose);
+    let mut buf = [0u8; 8192];
+    loop {
+        match out.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => f.feed(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("reading the guest console"),
+        }
+    }
+    f.finish();
+    let status = child.wait().context("waiting for the board")?;
+    let board_err = err_thread.join().unwrap_or_default();
+    let _ = std::io::stdout().flush();
+
+    if let Some(code) = f.exit {
+        if f.oom > 0 {
+            eprintln!(
+                "armboard: the container ran out of memory (--container-memory {}): \
+                 the kernel's OOM killer killed a process in it",
+                a.container_memory.as_deref().unwrap_or("none")
+            );
+        }
+        if f.pids > 0 {
+            eprintln!(
+                "armboard: the container reached its process limit (--pids-limit {}): \
+                 the kernel refused a fork",
+                a.pids_limit.map(|p| p.to_string()).unwrap_or_default()
+            );
+        }
+        return Ok(code);
+    }
+    let mut stderr = std::io::stderr();
+    if !a.verbose {
+        let _ = stderr.write_all(tail(&f.log, 4000));
+    }
+    let _ = stderr.write_all(&board_err);
+    if f.not_found {
+        eprintln!(
+            "armboard: {}: command not found in the container (PATH={})",
+            c.args[0],
+            c.path()
+        );
+        return Ok(EXIT_NOT_FOUND);
+    }
+    if let Some(why) = f.fail {
+        eprintln!("armboard: the guest could not start the container: {why}");
+        return Ok(EXIT_ERROR);
+    }
+    eprintln!(
+        "armboard: the guest ended ({status}) before the container finished; its console is above"
+    );
+    Ok(EXIT_ERROR)
+}
+
+fn tail(b: &[u8], n: usize) -> &[u8] {
+    &b[b.len().saturating_sub(n)..]
+}
+
+fn engine_name(e: crate::Engine) -> &'static str {
+    match e {
+        crate::Engine::Interp => "interp",
+        crate::Engine::Jit => "jit",
+        crate::Engine::Tiered => "tiered",
+    }
+}
+
+/// A fresh token for the console markers.
+fn nonce() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut x = (t as u64) ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+    // splitmix64 finaliser
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    format!("{:016x}", x ^ (x >> 31))
+}
+
+/// Whether the command is in the root directory (checked before booting).
+fn has_command(root: &Path, c: &Container) -> bool {
+    let cmd = &c.args[0];
+    let exists = |p: &Path| {
+        armboard_firmware::deb::resolve_in_root(root, p, false).is_ok_and(|h| h.is_file())
+    };
+    if cmd.contains('/') {
+        let p = if cmd.starts_with('/') {
+            PathBuf::from(cmd)
+        } else {
+            Path::new(&c.cwd).join(cmd)
+        };
+        exists(&p)
+    } else {
+        c.path()
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .any(|d| exists(&Path::new(d).join(cmd)))
+    }
+}
+
+/// Bytes in the files under `dir` (not following symlinks), and the number of entries.
+fn tree_size(dir: &Path) -> std::io::Result<(u64, u64)> {
+    let (mut bytes, mut n) = (0, 0);
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let m = e.path().symlink_metadata()?;
+            n += 1;
+            if m.is_dir() {
+                todo.push(e.path());
+            } else {
+                bytes += m.len();
+            }
+        }
+    }
+    Ok((bytes, n))
+}
+
+/// An ext4 image of `dir` made with e2fsprogs' `mke2fs -d`.
+fn make_ext4(dir: &Path, img: &Path) -> anyhow::Result<()> {
+    let (bytes, n) = tree_size(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let size_k = (bytes + n * 4096) / 1024 * 5 / 4 + 32 * 1024;
+    let out = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-E", "root_owner=0:0", "-N"])
+        .arg((n + 1024).to_string())
+        .arg("-d")
+        .arg(dir)
+        .arg(img)
+        .arg(format!("{size_k}k"))
+        .output()
+        .context("running mke2fs (install e2fsprogs)")?;
+    if !out.status.success() {
+        bail!(
+            "mke2fs -d {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+#[derive(PartialEq)]
+enum State {
+    Boot,
+    Stdout,
+    AfterExit,
+    Stderr,
+    Done,
+}
+
+/// Splits the console stream at the guest's markers.
+struct Filter {
+    prefix: Vec<u8>,
+    pending: Vec<u8>,
+    state: State,
+    verbose: bool,
+    log: Vec<u8>,
+    exit: Option<i32>,
+    oom: u32,
+    pids: u32,
+    not_found: bool,
+    fail: Option<String>,
+    skip_newline: bool,
+}
+
+impl Filter {
+    fn new(nonce: &str, verbose: bool) -> Filter {
+        Filter {
+            prefix: format!("@@{nonce}-").into_bytes(),
+            pending: Vec::new(),
+            state: State::Boot,
+            verbose,
+            log: Vec::new(),
+            exit: None,
+            oom: 0,
+            pids: 0,
+            not_found: false,
+            fail: None,
+            skip_newline: false,
+        }
+    }
+
+    fn text(&mut self, b: &[u8]) {
+        if b.is_empty() {
+            return;
+        }
+        match self.state {
+            State::Boot | State::AfterExit | State::Done => {
+                if self.verbose {
+                    let mut e = std::io::stderr();
+                    let _ = e.write_all(b);
+                }
+                if self.state == State::Boot {
+                    self.log.extend_from_slice(b);
+                    if self.log.len() > 1 << 20 {
+                        self.log.drain(..self.log.len() - (64 << 10));
+                    }
+                }
+            }
+            State::Stdout => {
+                let mut o = std::io::stdout();
+                let _ = o.write_all(b);
+                let _ = o.flush();
+            }
+            State::Stderr => {
+                let mut e = std::io::stderr();
+                let _ = e.write_all(b);
+            }
+        }
+    }
+
+    fn marker(&mut self, body: &str) {
+        let mut w = body.split_whitespace();
+        match w.next() {
+            Some("START") if self.state == State::Boot => self.state = State::Stdout,
+            Some("EXIT") if self.state == State::Stdout => {
+                let mut num = || w.next().and_then(|v| v.parse::<i64>().ok());
+                self.exit = Some(num().unwrap_or(EXIT_ERROR as i64) as i32);
+                self.oom = num().unwrap_or(0) as u32;
+                self.pids = num().unwrap_or(0) as u32;
+                self.state = State::AfterExit;
+            }
+            Some("STDERR") if self.state == State::AfterExit => {
+                self.state = State::Stderr;
+                // The newline the guest printed after the marker is not the container's.
+                self.skip_newline = true;
+            }
+            Some("END") if self.state == State::Stderr => self.state = State::Done,
+            Some("NOTFOUND") if self.state == State::Boot => self.not_found = true,
+            Some("FAIL") if self.state == State::Boot => {
+                self.fail = Some(body.trim_start_matches("FAIL").trim().to_string())
+            }
+            _ => {}
+        }
+    }
+
+    fn feed(&mut self, b: &[u8]) {
+        self.pending.extend_from_slice(b);
+        loop {
+            if self.skip_newline && !self.pending.is_empty() {
+                let n = match &self.pending[..] {
+                    [b'\r', b'\n', ..] => 2,
+                    [b'\n', ..] => 1,
+                    [b'\r'] => break,
+                    _ => 0,
+                };
+                self.pending.drain(..n);
+                self.skip_newline = false;
+            }
+            let p = std::mem::take(&mut self.pending);
+            if let Some(i) = find(&p, &self.prefix) {
+                let rest = &p[i + self.prefix.len()..];
+                if let Some(j) = find(rest, b"@@") {
+                    self.text(&p[..i]);
+                    let body = String::from_utf8_lossy(&rest[..j]).into_owned();
+                    self.marker(&body);
+                    self.pending = rest[j + 2..].to_vec();
+                    continue;
+                }
+                if rest.len() > 200 {
+                    // Not a marker after all.
+                    self.text(&p[..i + 1]);
+                    self.pending = p[i + 1..].to_vec();
+                    continue;
+                }
+                self.text(&p[..i]);
+                self.pending = p[i..].to_vec();
+                break;
+            }
+            // Keep a tail that may be the start of a marker.
+            let keep = (1..self.prefix.len().min(p.len() + 1))
+                .rev()
+                .find(|&k| p.ends_with(&self.prefix[..k]))
+                .unwrap_or(0);
+            self.text(&p[..p.len() - keep]);
+            self.pending = p[p.len() - keep..].to_vec();
+            break;
+        }
+    }
+
+    fn finish(&mut self) {
+        let p = std::mem::take(&mut self.pending);
+        self.text(&p);
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_splits_the_console_at_the_markers() {
+        let mut f = Filter::new("abc", false);
+        let stream = b"[ boot ]\n@@abc-START@@out @@ab put\n@@abc-EXIT 3 1 0@@\r\n@@abc-STDERR@@\r\noops\n@@abc-END@@\nreboot";
+        // Fed one byte at a time, markers split across reads.
+        for b in stream.chunks(1) {
+            f.feed(b);
+        }
+        f.finish();
+        assert_eq!(f.exit, Some(3));
+        assert_eq!(f.oom, 1);
+        assert_eq!(f.pids, 0);
+        assert_eq!(f.log, b"[ boot ]\n");
+        assert!(f.state == State::Done);
+    }
+
+    #[test]
+    fn filter_sees_not_found_and_failures() {
+        let mut f = Filter::new("n", false);
+        f.feed(b"log @@n-NOTFOUND@@\n");
+        assert!(f.not_found && f.exit.is_none());
+        let mut f = Filter::new("n", false);
+        f.feed(b"@@n-FAIL cannot mount@@");
+        assert_eq!(f.fail.as_deref(), Some("cannot mount"));
+        // Another nonce is just text.
+        let mut f = Filter::new("n", false);
+        f.feed(b"@@m-START@@");
+        f.finish();
+        assert!(f.state == State::Boot);
+    }
+}

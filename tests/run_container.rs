@@ -1,0 +1,348 @@
+//! `armboard run`: a container on the emulated virt board. Every boot costs about a minute,
+//! so the checks share two boots: the default greeting, and one container (from a host
+//! directory) that checks namespaces, limits, environment, stderr and its exit status. The
+//! bad-input checks never boot.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const ARMBOARD: &str = env!("CARGO_BIN_EXE_armboard");
+
+fn work_dir(tag: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("run_container")
+        .join(tag);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Run armboard with a time limit (a hung guest fails the test instead of hanging it).
+fn armboard(args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(ARMBOARD)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // Read the pipes on threads so a chatty guest cannot block on a full pipe.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let to = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut so, &mut v).ok();
+        v
+    });
+    let te = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut se, &mut v).ok();
+        v
+    });
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "armboard {args:?} did not finish in {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&to.join().unwrap()),
+                String::from_utf8_lossy(&te.join().unwrap())
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: to.join().unwrap(),
+        stderr: te.join().unwrap(),
+    }
+}
+
+const BOOT_LIMIT: Duration = Duration::from_secs(900);
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn run_without_arguments_prints_the_greeting() {
+    let out = armboard(&["run"], BOOT_LIMIT);
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{so}\nstderr:\n{se}");
+    assert!(
+        so.starts_with("Hello from a container on an emulated aarch64 board: Linux 6.1"),
+        "stdout:\n{so}\nstderr:\n{se}"
+    );
+    assert!(so.contains("hostname container, PID 1"), "{so}");
+    // Only the container's output: no kernel log.
+    assert_eq!(so.lines().count(), 1, "{so}");
+    assert!(!so.contains("] "), "kernel messages in stdout: {so}");
+}
+
+/// A root directory with busybox and the applets the checks use.
+fn busybox_root(dir: &Path) -> PathBuf {
+    let bb = armboard_firmware::deb::Sysroot::ensure(&["busybox-static"])
+        .expect("fetching busybox-static")
+        .find_program("busybox")
+        .expect("busybox in busybox-static");
+    let root = dir.join("root");
+    for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::copy(&bb, root.join("bin/busybox")).unwrap();
+    for a in [
+        "sh", "cat", "hostname", "head", "tail", "sleep", "seq", "echo", "ls", "wc",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(root.join("etc/motd"), "from the host directory\n").unwrap();
+    root
+}
+
+/// The checks in the container: output of `key=value` lines, an error on stderr, exit 7.
+const SCRIPT: &str = r#"
+echo "hostname=$(hostname)"
+echo "pid=$$"
+echo "init=$(cat /proc/1/cmdline | head -c 7)"
+echo "foo=$FOO"
+echo "motd=$(cat /etc/motd)"
+echo "cwd=$(pwd)"
+# 64 MiB into a memory cgroup of 32 MiB: tail keeps it all, and is OOM-killed.
+head -c 67108864 /dev/zero | tail -c 67108860 > /dev/null
+echo "hog=$?"
+# Fork until the pids limit refuses; the subshell gives up at the first refusal.
+( for i in $(seq 1 60); do sleep 60 & done ) 2>/dev/null
+set -- /proc/[0-9]*
+echo "procs=$#"
+kill -9 -1
+echo "to stderr" >&2
+exit 7
+"#;
+
+#[test]
+fn container_from_a_directory_has_its_own_namespaces_limits_and_exit_status() {
+    let dir = work_dir("limits");
+    let root = busybox_root(&dir);
+    let out = armboard(
+        &[
+            "run",
+            "--rootfs",
+            root.to_str().unwrap(),
+            "--env",
+            "FOO=bar baz",
+            "--workdir",
+            "/tmp",
+            "--container-memory",
+            "32M",
+            "--pids-limit",
+            "20",
+            "--",
+            "/bin/sh",
+            "-c",
+            SCRIPT,
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(7), "{ctx}");
+    let value = |k: &str| {
+        so.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k}= in {ctx}"))
+            .to_string()
+    };
+    // UTS and PID namespaces: the guest is "armboard" and its PID 1 is the init script.
+    assert_eq!(value("hostname"), "container", "{ctx}");
+    assert_eq!(value("pid"), "1", "{ctx}");
+    assert_eq!(value("init"), "/bin/sh", "{ctx}");
+    assert_eq!(value("foo"), "bar baz");
+    assert_eq!(value("motd"), "from the host directory");
+    assert_eq!(value("cwd"), "/tmp");
+    // SIGKILL from the OOM killer: 128 + 9.
+    assert_eq!(value("hog"), "137", "{ctx}");
+    let procs: u32 = value("procs").parse().unwrap();
+    assert!((2..=20).contains(&procs), "procs={procs}: {ctx}");
+    assert!(se.contains("to stderr"), "{ctx}");
+    assert!(se.contains("ran out of memory"), "{ctx}");
+    assert!(se.contains("process limit"), "{ctx}");
+    assert!(!so.contains("to stderr"), "{ctx}");
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+/// Writes `data` as a blob of the OCI layout `dir`; returns its digest.
+fn blob(dir: &Path, data: &[u8]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join("blob.tmp");
+    std::fs::write(&tmp, data).unwrap();
+    let out = Command::new("sha256sum").arg(&tmp).output().unwrap();
+    let hex = text(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::rename(&tmp, dir.join("blobs/sha256").join(&hex)).unwrap();
+    format!("sha256:{hex}")
+}
+
+/// An OCI image layout: a busybox layer, then a gzip layer that deletes /etc/secret (a
+/// whiteout) and adds /app/msg; the config sets Env, Entrypoint, Cmd and WorkingDir.
+fn oci_layout(dir: &Path, arch: &str) -> PathBuf {
+    let bb = armboard_firmware::deb::Sysroot::ensure(&["busybox-static"])
+        .expect("fetching busybox-static")
+        .find_program("busybox")
+        .expect("busybox in busybox-static");
+    let (l1, l2, img) = (dir.join("l1"), dir.join("l2"), dir.join("image"));
+    for d in [
+        l1.join("bin"),
+        l1.join("etc"),
+        l1.join("app"),
+        l2.join("etc"),
+        l2.join("app"),
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy(&bb, l1.join("bin/busybox")).unwrap();
+    for a in ["sh", "cat", "echo", "pwd"] {
+        std::os::unix::fs::symlink("busybox", l1.join("bin").join(a)).unwrap();
+    }
+    std::fs::write(l1.join("etc/secret"), "lower layer\n").unwrap();
+    std::fs::write(l2.join("etc/.wh.secret"), "").unwrap();
+    std::fs::write(l2.join("app/msg"), "from layer 2\n").unwrap();
+    sh(&format!(
+        "tar -C {} -cf {}/l1.tar .",
+        l1.display(),
+        dir.display()
+    ));
+    sh(&format!(
+        "tar -C {} -czf {}/l2.tar.gz .",
+        l2.display(),
+        dir.display()
+    ));
+    let d1 = blob(&img, &std::fs::read(dir.join("l1.tar")).unwrap());
+    let d2 = blob(&img, &std::fs::read(dir.join("l2.tar.gz")).unwrap());
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","config":{{"Env":["PATH=/bin","GREETING=from the image"],"Entrypoint":["/bin/sh","-c"],"Cmd":["echo default cmd"],"WorkingDir":"/app"}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let dc = blob(&img, config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{dc}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d1}","size":0}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d2}","size":0}}]}}"#,
+        config.len()
+    );
+    let dm = blob(&img, manifest.as_bytes());
+    std::fs::write(
+        img.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{dm}","size":{},"platform":{{"os":"linux","architecture":"{arch}"}}}}]}}"#,
+            manifest.len()
+        ),
+    )
+    .unwrap();
+    std::fs::write(img.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    img
+}
+
+const OCI_SCRIPT: &str = r#"
+echo "msg=$(cat msg)"
+echo "cwd=$(pwd)"
+echo "greeting=$GREETING"
+echo "over=$OVER"
+if [ -e /etc/secret ]; then echo secret=present; else echo secret=gone; fi
+exit 5
+"#;
+
+#[test]
+fn oci_image_layers_config_and_overrides_apply() {
+    let dir = work_dir("oci");
+    let img = oci_layout(&dir, "arm64");
+    let out = armboard(
+        &[
+            "run",
+            "--oci",
+            img.to_str().unwrap(),
+            "--env",
+            "OVER=ridden",
+            "--",
+            OCI_SCRIPT,
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(5), "{ctx}");
+    for want in [
+        "msg=from layer 2",
+        "cwd=/app",
+        "greeting=from the image",
+        "over=ridden",
+        "secret=gone",
+    ] {
+        assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
+    }
+}
+
+fn expect_error(args: &[&str], code: i32, what: &str) {
+    let out = armboard(args, Duration::from_secs(120));
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+    assert!(err.contains(what), "{args:?}: expected {what:?} in {err}");
+}
+
+#[test]
+fn bad_run_inputs_give_clear_errors_without_booting() {
+    let dir = work_dir("bad");
+    expect_error(
+        &["run", "--rootfs", "/nonexistent/root", "--", "sh"],
+        125,
+        "/nonexistent/root",
+    );
+    let file = dir.join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    expect_error(
+        &["run", "--rootfs", file.to_str().unwrap(), "--", "sh"],
+        125,
+        "not a directory",
+    );
+    let empty = dir.join("empty-root");
+    std::fs::create_dir_all(&empty).unwrap();
+    expect_error(
+        &[
+            "run",
+            "--rootfs",
+            empty.to_str().unwrap(),
+            "--",
+            "no-such-cmd",
+        ],
+        127,
+        "no-such-cmd: command not found",
+    );
+    expect_error(&["run", "--env", "NOEQUALS"], 125, "KEY=VALUE");
+    expect_error(
+        &["run", "--container-memory", "lots"],
+        125,
+        "--container-memory",
+    );
+    let corrupt = dir.join("corrupt.tar");
+    std::fs::write(&corrupt, vec![0x42u8; 5000]).unwrap();
+    expect_error(
+        &["run", "--oci", corrupt.to_str().unwrap()],
+        125,
+        "corrupt.tar",
+    );
+    let amd64 = oci_layout(&work_dir("amd64"), "amd64");
+    expect_error(
+        &["run", "--oci", amd64.to_str().unwrap()],
+        125,
+        "image is linux/amd64, board is arm64",
+    );
+}
