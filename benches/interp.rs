@@ -233,7 +233,7 @@ fn jit_compile(c: &mut Criterion) {
                 if jit.wants_flush() {
                     jit.flush();
                 }
-                black_box(jit.compile(&block, fast))
+                black_box(jit.compile(&block, fast, armboard_cpu::jit::LinkPolicy::Any))
             })
         });
     }

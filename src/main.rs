@@ -122,12 +122,16 @@ struct BootArgs {
     /// How guest time advances.
     #[arg(long, value_enum, default_value = "host")]
     clock: Clock,
+    /// Stop the board if the guest has not powered off after this many seconds (exit 12).
+    #[arg(long)]
+    timeout: Option<u64>,
 }
 
 /// Exit statuses of `armboard boot` besides 0 (guest powered off or the user quit).
 const EXIT_GUEST_RESET: i32 = 10;
 const EXIT_GUEST_PANIC: i32 = 11;
-const EXIT_GUEST_ERROR: i32 = 12;
+const EXIT_GUEST_TIMEOUT: i32 = 12;
+const EXIT_GUEST_ERROR: i32 = 13;
 
 fn boot(a: BootArgs) -> anyhow::Result<i32> {
     use armboard_machines::virt::{self, Drive, Outcome};
@@ -147,6 +151,7 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
     cfg.append = a.append;
     cfg.dtb = a.dtb;
     cfg.engine = a.engine.into();
+    cfg.timeout = a.timeout.map(std::time::Duration::from_secs);
     let Clock::Host = a.clock;
     for d in a.drive {
         let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
@@ -169,6 +174,13 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
         Outcome::Panic(text) => {
             eprintln!("armboard: the guest kernel panicked:\n{text}");
             EXIT_GUEST_PANIC
+        }
+        Outcome::TimedOut => {
+            eprintln!(
+                "armboard: the guest did not power off within {} s",
+                a.timeout.unwrap_or(0)
+            );
+            EXIT_GUEST_TIMEOUT
         }
         Outcome::Error(e) => {
             eprintln!("armboard: {e}");

@@ -213,6 +213,34 @@ fn virtio_disk_mounts_and_keeps_what_the_guest_wrote() {
     );
 }
 
+#[test]
+fn kernel_panic_ends_the_run_with_its_text_and_timeouts_stop_it() {
+    let k = guest().kernel.to_str().unwrap();
+    // No initrd and no disk: the kernel cannot mount a root filesystem.
+    let out = armboard(
+        &[
+            "boot",
+            "--memory",
+            "256M",
+            "--kernel",
+            k,
+            "--append",
+            "console=ttyAMA0",
+        ],
+        Duration::from_secs(600),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(11), "{err}");
+    assert!(err.contains("Unable to mount root fs"), "{err}");
+    // A guest that does not finish in time is stopped.
+    let out = armboard(
+        &["boot", "--kernel", k, "--timeout", "1"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(12));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("within 1 s"));
+}
+
 fn expect_error(args: &[&str], what: &str) {
     let out = armboard(args, Duration::from_secs(60));
     let err = String::from_utf8_lossy(&out.stderr);

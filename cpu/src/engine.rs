@@ -5,7 +5,7 @@ use crate::a64::translate_block;
 use crate::interp::{run_block, BlockExit};
 use crate::ir::{Block, HelperError};
 use crate::jit::runtime::JitCtx;
-use crate::jit::{self, BlockFn, Jit, JitStats};
+use crate::jit::{self, BlockFn, Jit, JitStats, LinkPolicy, Request};
 use crate::mem::{Mem, MemFault};
 use crate::model::CpuModel;
 use crate::state::{pending, CpuState};
@@ -92,6 +92,8 @@ struct Entry {
     code: Option<BlockFn>,
     /// The JIT could not compile this block.
     refused: bool,
+    /// Handed to the compile worker; interpreted until the code comes back.
+    queued: bool,
 }
 
 impl Entry {
@@ -102,6 +104,7 @@ impl Entry {
             hits: 0,
             code: None,
             refused: false,
+            queued: false,
         }
     }
 }
@@ -118,6 +121,9 @@ pub struct Cpu {
     pub engine: EngineKind,
     pub hot_threshold: u32,
     blocks: BlockMap,
+    /// System mode: the virtual pcs of blocks translated from each physical page (may list
+    /// blocks since dropped), for IC IVAU.
+    code_pages: HashMap<u64, Vec<u64>>,
     temps: Vec<u64>,
     jit: Option<Jit>,
     /// Set from other threads to make [`Cpu::run`] return [`Stop::Interrupted`] at the next
@@ -140,14 +146,16 @@ impl Cpu {
         let interrupt = Arc::new(AtomicBool::new(false));
         let jit = match engine {
             EngineKind::Interp => None,
-            _ => match Jit::new(&interrupt) {
-                Ok(j) => Some(j),
-                Err(e) => {
-                    log::warn!("{e}; running interpreted");
-                    None
-                }
-            },
+            // Every block compiled before it runs, inline: deterministic, for tests.
+            EngineKind::Jit => Some(Jit::new(&interrupt)),
+            // Hot blocks compiled inline, or on a worker thread with ARMBOARD_JIT_WORKER=1 (it
+            // costs CPU time and gains no wall time on a loaded two-core host; see jit/worker.rs).
+            EngineKind::Tiered => Some(match std::env::var("ARMBOARD_JIT_WORKER").as_deref() {
+                Ok("1") => Jit::with_worker(&interrupt),
+                _ => Jit::new(&interrupt),
+            }),
         };
+        let jit = jit.and_then(|j| j.map_err(|e| log::warn!("{e}; running interpreted")).ok());
         Self {
             state: CpuState::new(),
             model,
@@ -160,6 +168,7 @@ impl Cpu {
                     .unwrap_or(DEFAULT_HOT_THRESHOLD),
             },
             blocks: BlockMap::default(),
+            code_pages: HashMap::new(),
             temps: Vec::new(),
             jit,
             interrupt,
@@ -177,16 +186,77 @@ impl Cpu {
     /// Forget all translated code (after munmap/mprotect of code, or IC IALLU).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
+        self.code_pages.clear();
         if let Some(j) = &mut self.jit {
             j.flush();
         }
     }
 
-    /// Forget translated code overlapping `[start, end)`. Compiled code of dropped blocks is
-    /// reclaimed with its generation.
+    /// Forget translated code overlapping `[start, end)`. If any of it was compiled (or
+    /// being compiled), all compiled code goes: other blocks may chain into it.
     pub fn invalidate_range(&mut self, start: u64, end: u64) {
+        let mut compiled = false;
+        self.blocks.retain(|&pc, e| {
+            let keep = pc + 4 * e.block.len as u64 <= start || pc >= end;
+            compiled |= !keep && (e.code.is_some() || e.queued);
+            keep
+        });
+        if compiled {
+            self.flush_code();
+        }
+    }
+
+    /// This process is the child of a fork (user mode): the compile worker thread did not
+    /// come along, so blocks it had not answered are queued again later.
+    pub fn after_fork(&mut self) {
+        if let Some(j) = &mut self.jit {
+            j.after_fork();
+        }
+        for e in self.blocks.values_mut() {
+            e.queued = false;
+        }
+    }
+
+    /// Install the code the compile worker has finished.
+    fn install_compiled(&mut self) {
+        let Cpu { blocks, jit, .. } = self;
+        let Some(j) = jit.as_mut() else { return };
+        j.poll(|key, code| {
+            if let Some(e) = blocks.get_mut(&key).filter(|e| e.queued) {
+                e.queued = false;
+                e.code = code;
+                e.refused = code.is_none();
+            }
+        });
+    }
+
+    /// Drop the blocks translated from physical page `pa_page` (an address), with every
+    /// other block of their virtual pages (compiled blocks link within their page).
+    fn invalidate_physical_page(&mut self, pa_page: u64) {
+        let Some(pcs) = self.code_pages.remove(&(pa_page >> 12)) else {
+            return;
+        };
+        let mut vpages: Vec<u64> = pcs
+            .iter()
+            .filter(|pc| {
+                self.blocks
+                    .get(pc)
+                    .is_some_and(|e| e.pa >> 12 == pa_page >> 12)
+            })
+            .map(|pc| pc >> 12)
+            .collect();
+        vpages.sort_unstable();
+        vpages.dedup();
+        if vpages.is_empty() {
+            return;
+        }
         self.blocks
-            .retain(|&pc, e| pc + 4 * e.block.len as u64 <= start || pc >= end);
+            .retain(|pc, _| vpages.binary_search(&(pc >> 12)).is_err());
+        if let Some(j) = &mut self.jit {
+            for &p in &vpages {
+                j.forget_page(p);
+            }
+        }
     }
 
     /// Run until something needs the machine.
@@ -201,6 +271,9 @@ impl Cpu {
             let pc = self.state.pc;
             if self.jit.as_ref().is_some_and(Jit::wants_flush) {
                 self.flush_code();
+            }
+            if self.jit.as_ref().is_some_and(Jit::busy) {
+                self.install_compiled();
             }
             let Cpu {
                 blocks,
@@ -226,15 +299,25 @@ impl Cpu {
                     j.forget_page(page);
                 }
             }
-            let entry = blocks
-                .entry(pc)
-                .or_insert_with(|| Box::new(Entry::new(translate_block(mem, pc), pa)));
-            if entry.code.is_none() && !entry.refused {
+            let entry = blocks.entry(pc).or_insert_with(|| {
+                if pa != 0 {
+                    self.code_pages.entry(pa >> 12).or_default().push(pc);
+                }
+                Box::new(Entry::new(translate_block(mem, pc), pa))
+            });
+            if entry.code.is_none() && !entry.refused && !entry.queued {
                 if let Some(j) = jit.as_mut() {
+                    j.set_tlb_fast(mem.tlb_fast());
                     if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
-                        entry.code = j.compile(&entry.block, mem.fast_path());
-                        // Refused by Cranelift: stays interpreted, never tried again.
-                        entry.refused = entry.code.is_none();
+                        let link = link_policy(state, entry.pa);
+                        match j.request(pc, &entry.block, mem.fast_path(), link) {
+                            Request::Ready(code) => {
+                                entry.code = code;
+                                // Refused by Cranelift: stays interpreted, never tried again.
+                                entry.refused = code.is_none();
+                            }
+                            Request::Queued => entry.queued = true,
+                        }
                     }
                 }
             }
@@ -252,6 +335,8 @@ impl Cpu {
                 let p = std::mem::take(&mut self.state.pending);
                 if p & pending::FLUSH_CODE != 0 {
                     self.flush_code();
+                } else if p & pending::FLUSH_PAGE != 0 {
+                    self.invalidate_physical_page(self.state.flush_pa);
                 }
                 if p & pending::MACHINE != 0 && exit == BlockExit::Continue {
                     return Stop::System;
@@ -304,7 +389,7 @@ impl Cpu {
         };
         match self.jit_stats() {
             Some(j) => format!(
-                "armboard: {} guest instructions, {:.1}% in compiled code; {} blocks compiled ({} instructions) in {:.3} s, {:.1} us per block, {} KiB code, {} generations dropped",
+                "armboard: {} guest instructions, {:.1}% in compiled code; {} blocks compiled ({} instructions) in {:.3} s, {:.1} us per block, {} KiB code, {} generations dropped, {} queued to the worker ({} thrown away)",
                 self.retired,
                 100.0 * frac,
                 j.blocks,
@@ -312,10 +397,25 @@ impl Cpu {
                 j.compile_ns as f64 / 1e9,
                 j.compile_ns as f64 / 1e3 / j.blocks.max(1) as f64,
                 j.code_bytes / 1024,
-                j.generations
+                j.generations,
+                j.queued,
+                j.discarded
             ),
             None => format!("armboard: {} guest instructions (interpreter)", self.retired),
         }
+    }
+}
+
+/// How compiled code may chain: freely in user mode; in system mode only within a page, so
+/// every exit to another page or through a register comes back to the dispatcher, which
+/// checks the translation. Blocks are keyed by pc alone, so every block gets the same tag.
+fn link_policy(st: &CpuState, pa: u64) -> LinkPolicy {
+    if st.sys.system {
+        // Tagged with the physical page: a block links only to blocks translated from the
+        // same physical code, even if the virtual page has mapped other code since.
+        LinkPolicy::SamePage { tag: pa >> 12 }
+    } else {
+        LinkPolicy::Any
     }
 }
 

@@ -20,5 +20,5 @@ pub mod sys;
 pub mod testing;
 
 pub use engine::{Cpu, EngineKind, Stop};
-pub use mem::{Access, FastMem, FaultKind, Mem, MemFault};
+pub use mem::{Access, FastMem, FaultKind, Mem, MemFault, TlbFast};
 pub use state::CpuState;

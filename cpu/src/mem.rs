@@ -82,6 +82,34 @@ impl FastMem {
     pub const PAGE_SHIFT: u32 = 12;
 }
 
+/// The inline TLB compiled code may probe before calling [`Mem::read`] and [`Mem::write`]
+/// (system mode): two direct-mapped tables, one for reads and one for writes, of
+/// `1 << index_bits` entries of two `u64`s each, `[tag, addend]`, at stable host addresses.
+///
+/// An access of `size` bytes at virtual `va` may go straight to host address `va + addend` of
+/// the entry at index `(va >> 12) & mask` when that entry's tag equals
+/// [`TlbFast::tag`]`(va + size - 1, el)` for the current EL (so a page-crossing access never
+/// matches). Entries only ever hold RAM pages the current translation regime permits for
+/// that access at that EL; the memory clears them whenever that may stop being true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlbFast {
+    pub read: usize,
+    pub write: usize,
+    pub index_bits: u32,
+}
+
+impl TlbFast {
+    pub const PAGE_SHIFT: u32 = 12;
+    /// Bytes per entry.
+    pub const ENTRY: usize = 16;
+
+    /// The tag of the page holding `va` at exception level `el`: never 0 (0 = empty).
+    #[inline]
+    pub fn tag(va: u64, el: u8) -> u64 {
+        (va & !0xfff) | ((el as u64) << 1) | 1
+    }
+}
+
 /// Guest memory as the CPU sees it. Sizes are in bytes: 1, 2, 4 or 8 for scalar accesses.
 /// Values are little-endian and zero-extended into the `u64`.
 pub trait Mem {
@@ -91,6 +119,13 @@ pub trait Mem {
     /// The direct window compiled code may use instead of calling [`Mem::read`] and
     /// [`Mem::write`], if this memory has one.
     fn fast_path(&self) -> Option<FastMem> {
+        None
+    }
+
+    /// The inline TLB compiled code may probe instead of calling [`Mem::read`] and
+    /// [`Mem::write`], if this memory has one. It must stay at the same address for as long
+    /// as the memory lives (compiled code embeds it).
+    fn tlb_fast(&self) -> Option<TlbFast> {
         None
     }
 

@@ -61,6 +61,8 @@ pub struct CpuState {
     /// Requests to the dispatcher, raised by helpers ([`pending`] bits). Compiled code that
     /// called a helper returns to the dispatcher instead of chaining while any is set.
     pub pending: u8,
+    /// The physical page (address) of the last IC IVAU, for [`pending::FLUSH_PAGE`].
+    pub flush_pa: u64,
     /// System-mode state (exception levels, system registers); unused in user mode.
     pub sys: crate::sys::SysRegs,
 }
@@ -74,6 +76,9 @@ pub mod pending {
     /// State the machine watches changed (timer registers, a PSCI/WFE event): return
     /// [`crate::Stop::System`] to it.
     pub const MACHINE: u8 = 4;
+    /// IC IVAU in system mode: drop translated code from the physical page at
+    /// [`super::CpuState::flush_pa`].
+    pub const FLUSH_PAGE: u8 = 8;
 }
 
 impl Default for CpuState {
@@ -100,6 +105,7 @@ impl CpuState {
                 value: 0,
             },
             pending: 0,
+            flush_pa: 0,
             sys: crate::sys::SysRegs::new(),
         }
     }

@@ -19,13 +19,14 @@ pub mod walk;
 pub use tlb::TlbBroadcast;
 pub use walk::Regime;
 
-use crate::mem::{Access, FaultKind, Mem, MemFault};
+use crate::mem::{Access, FaultKind, Mem, MemFault, TlbFast};
 use crate::state::CpuState;
 use crate::sys::{SystemMem, Tlbi};
 use armboard_bus::AddressSpace;
+use std::sync::atomic::fence;
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
-use tlb::{Entry, Tlb, GLOBAL};
+use tlb::{Entry, FastTables, Tlb, GLOBAL};
 
 /// The system counter's source (CNTPCT_EL0), shared by the machine's vCPUs.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -65,6 +66,12 @@ pub struct SysMem {
     regime: Regime,
     asid: u16,
     tlb: Tlb,
+    /// The inline TLB of compiled code: RAM pages of `tlb`'s read and write entries for the
+    /// current regime and ASID (emptied whenever those change or entries may be stale).
+    fast: Arc<FastTables>,
+    /// Data accesses that came through [`Mem`] (the interpreter's, and compiled code's
+    /// inline-TLB misses).
+    calls: u64,
 }
 
 impl SysMem {
@@ -77,6 +84,8 @@ impl SysMem {
         clock: Clock,
         broadcast: Arc<TlbBroadcast>,
     ) -> Self {
+        let fast = Arc::new(FastTables::new());
+        broadcast.register(&fast);
         let seen = broadcast.epoch();
         let regime = Regime::from_sys(&crate::sys::SysRegs::reset_el1(crate::model::CORTEX_A72, 0));
         Self {
@@ -88,6 +97,8 @@ impl SysMem {
             asid: regime.asid(),
             regime,
             tlb: Tlb::new(),
+            fast,
+            calls: 0,
         }
     }
 
@@ -102,6 +113,13 @@ impl SysMem {
     /// Drop every cached translation of this vCPU (machine reset).
     pub fn flush_tlb(&mut self) {
         self.tlb.flush();
+        self.fast.clear();
+    }
+
+    /// How many data accesses have come through [`Mem`]'s read and write methods (compiled
+    /// code's accesses that hit the inline TLB do not).
+    pub fn slow_accesses(&self) -> u64 {
+        self.calls
     }
 
     /// The regime the next access translates in (as of the last [`SystemMem::sync`]).
@@ -184,10 +202,29 @@ impl SysMem {
         let e = self.entry(va, access)?;
         let off = va & PAGE_MASK;
         Ok(if e.host != 0 {
+            if access != Access::Exec {
+                self.fast_fill(access == Access::Write, &e);
+            }
             Target::Host((e.host + off as usize) as *mut u8)
         } else {
             Target::Phys(e.pa | off)
         })
+    }
+
+    /// Put the RAM page of `e`, just looked up at the current EL, into the inline table.
+    #[inline]
+    fn fast_fill(&mut self, write: bool, e: &Entry) {
+        if self.fast.holds(write, e.tag) {
+            return;
+        }
+        let addend = (e.host as u64).wrapping_sub(e.tag & !PAGE_MASK);
+        self.fast.insert(write, e.tag, addend);
+        // Another vCPU may have published a TLBI (and emptied our tables) since `entry`
+        // caught up: then this fill may be stale; the next access catches up again.
+        fence(std::sync::atomic::Ordering::SeqCst);
+        if self.broadcast.epoch() != self.seen {
+            self.fast.remove(write, e.tag);
+        }
     }
 
     fn bus_fault(va: u64, access: Access) -> MemFault {
@@ -389,6 +426,7 @@ unsafe fn host_cas128(p: *mut u8, old: u128, new: u128) -> bool {
 
 impl Mem for SysMem {
     fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + size as u64 > PAGE {
             return self.read_split(addr, size as u64).map(|v| v as u64);
         }
@@ -397,6 +435,7 @@ impl Mem for SysMem {
     }
 
     fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + size as u64 > PAGE {
             return self.write_split(addr, size as u64, value.into());
         }
@@ -420,6 +459,7 @@ impl Mem for SysMem {
     }
 
     fn read128(&mut self, addr: u64) -> Result<u128, MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + 16 > PAGE {
             return self.read_split(addr, 16);
         }
@@ -435,6 +475,7 @@ impl Mem for SysMem {
     }
 
     fn write128(&mut self, addr: u64, value: u128) -> Result<(), MemFault> {
+        self.calls += 1;
         if (addr & PAGE_MASK) + 16 > PAGE {
             return self.write_split(addr, 16, value);
         }
@@ -493,6 +534,10 @@ impl Mem for SysMem {
     fn system(&mut self) -> Option<&mut dyn SystemMem> {
         Some(self)
     }
+
+    fn tlb_fast(&self) -> Option<TlbFast> {
+        Some(self.fast.layout())
+    }
 }
 
 impl SystemMem for SysMem {
@@ -507,6 +552,11 @@ impl SystemMem for SysMem {
         // freely. Anything else that decides translations drops them all.
         if new.mmu != old.mmu || new.wxn != old.wxn || new.tcr != old.tcr {
             self.tlb.flush();
+            self.fast.clear();
+        } else if new.asid() != self.asid {
+            // The inline tables are not ASID-tagged (they hold EL-tagged entries, so an EL
+            // change alone keeps them).
+            self.fast.clear();
         }
         self.regime = new;
         self.asid = new.asid();
@@ -515,6 +565,7 @@ impl SystemMem for SysMem {
     fn tlbi(&mut self, _st: &CpuState, op: Tlbi) {
         let mask = self.regime.asid_mask();
         self.tlb.invalidate(op, mask);
+        // Publishing empties every vCPU's inline tables, ours included.
         self.broadcast
             .sync(self.cpu, &mut self.seen, &mut self.tlb, mask, Some(op));
     }

@@ -948,3 +948,211 @@ fn zeroing_at_the_top_of_the_address_space_does_not_overflow() {
     mem.zero(top + 0xfc0, 0x40).unwrap();
     assert_eq!(m.peek(0x4050_0fc0), 0);
 }
+
+/// EL0 and EL1 may read and execute, nobody writes; global.
+const SHARED_CODE: u64 = desc::AF | (3 << 8) | desc::AP_EL0 | desc::AP_RO;
+
+/// A CPU compiling every block (so loads and stores run in compiled code, probing the inline
+/// TLB) with `words` at physical `pa`.
+fn jit_cpu(m: &Machine, pa: u64, words: &[u32], st: &CpuState) -> crate::engine::Cpu {
+    use crate::engine::{Cpu, EngineKind};
+    for (k, w) in words.iter().enumerate() {
+        m.ram.store(pa + 4 * k as u64, 4, *w as u64).unwrap();
+    }
+    let mut cpu = Cpu::with_engine(CORTEX_A72, EngineKind::Jit);
+    cpu.state = st.clone();
+    cpu
+}
+
+/// Run from `pc` with x9 = `n` loop iterations until the next stop.
+fn run_loop(
+    cpu: &mut crate::engine::Cpu,
+    mem: &mut SysMem,
+    pc: u64,
+    n: u64,
+) -> crate::engine::Stop {
+    cpu.state.pc = pc;
+    cpu.state.x[9] = n;
+    mem.sync(&cpu.state);
+    cpu.run(mem)
+}
+
+/// `ldr x2, [x0]; str x3, [x1]; ldr w4, [x0, #8]; str w4, [x1, #8]` looped x9 times.
+const LOOP: [u32; 7] = [
+    0xf940_0002, // ldr x2, [x0]
+    0xf900_0023, // str x3, [x1]
+    0xb940_0804, // ldr w4, [x0, #8]
+    0xb900_0824, // str w4, [x1, #8]
+    0xf100_0529, // subs x9, x9, #1
+    0x54ff_ff61, // b.ne loop
+    0xd420_0000, // brk #0
+];
+
+/// Compiled loads and stores hit the inline TLB (few accesses reach the memory) and still see
+/// every change of translation: a PTE change with TLBI, an ASID switch, a return to the old
+/// ASID, an EL change that removes permission, and a TLBI broadcast by another vCPU.
+#[test]
+fn compiled_accesses_follow_tlbi_asid_el_and_other_cpus() {
+    use crate::engine::Stop;
+    let (mut m, a, _hi, mut st, mut mem) = four_k();
+    let b = Tables::new(&mut m, Shape::K4_48);
+    let code = 0x10_0000u64;
+    let (src, dst, kdst) = (0x20_0000u64, 0x30_0000u64, 0x40_0000u64);
+    for t in [&a, &b] {
+        t.map(&mut m, code, 0x4010_0000, 3, SHARED_CODE);
+        t.map(&mut m, kdst, 0x4048_0000, 3, KERNEL | desc::PXN | desc::UXN);
+    }
+    let dsrc = a.map(&mut m, src, 0x4020_0000, 3, USER | desc::PXN | desc::UXN);
+    a.map(&mut m, dst, 0x4030_0000, 3, USER | desc::PXN | desc::UXN);
+    b.map(&mut m, src, 0x4021_0000, 3, USER | desc::PXN | desc::UXN);
+    b.map(&mut m, dst, 0x4031_0000, 3, USER | desc::PXN | desc::UXN);
+    for (pa, v) in [
+        (0x4020_0000, 0x11),
+        (0x4021_0000, 0x22),
+        (0x4022_0000, 0x33),
+    ] {
+        m.poke(pa, v);
+        m.poke(pa + 8, v << 8);
+    }
+    st.sys.ttbr0_el1 = a.root | ASID1;
+    let mut cpu = jit_cpu(&m, 0x4010_0000, &LOOP, &st);
+    cpu.state.x[0] = src;
+    cpu.state.x[1] = dst;
+    cpu.state.x[3] = 0xfeed;
+    let expect = |m: &Machine, cpu: &crate::engine::Cpu, v: u64, dpa: u64, what: &str| {
+        assert_eq!(cpu.state.x[2], v, "{what}: loaded");
+        assert_eq!(m.peek(dpa), 0xfeed, "{what}: stored");
+        assert_eq!(m.peek(dpa + 8), v << 8, "{what}: stored");
+        m.poke(dpa, 0);
+        m.poke(dpa + 8, 0);
+    };
+
+    let before = mem.slow_accesses();
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 100), Stop::Brk(0));
+    expect(&m, &cpu, 0x11, 0x4030_0000, "first run");
+    let slow = mem.slow_accesses() - before;
+    assert!(slow <= 8, "{slow} of 400 accesses missed the inline TLB");
+
+    // PTE change: visible once invalidated.
+    m.poke(dsrc, 0x4022_0000 | USER | desc::PXN | desc::UXN | 3);
+    mem.tlbi(&cpu.state, Tlbi::Va { va: src, asid: 1 });
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 3), Stop::Brk(0));
+    expect(&m, &cpu, 0x33, 0x4030_0000, "after TLBI VA");
+
+    // Another ASID maps the same VAs elsewhere; switching back finds ASID 1's pages again.
+    cpu.state.sys.ttbr0_el1 = b.root | ASID2;
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 3), Stop::Brk(0));
+    expect(&m, &cpu, 0x22, 0x4031_0000, "ASID 2");
+    cpu.state.sys.ttbr0_el1 = a.root | ASID1;
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 3), Stop::Brk(0));
+    expect(&m, &cpu, 0x33, 0x4030_0000, "back to ASID 1");
+
+    // A kernel-only page: stored to at EL1, a permission fault at EL0 in the same code.
+    cpu.state.x[1] = kdst;
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 3), Stop::Brk(0));
+    expect(&m, &cpu, 0x33, 0x4048_0000, "kernel page at EL1");
+    cpu.state.sys.el = 0;
+    assert_eq!(
+        run_loop(&mut cpu, &mut mem, code, 3),
+        Stop::Fault(fault(kdst, Access::Write, FaultKind::Permission, 3))
+    );
+    assert_eq!(cpu.state.pc, code + 4);
+    assert_eq!(m.peek(0x4048_0000), 0);
+    cpu.state.x[1] = dst;
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 3), Stop::Brk(0));
+    expect(&m, &cpu, 0x33, 0x4030_0000, "user pages at EL0");
+    cpu.state.sys.el = 1;
+
+    // Another vCPU retargets the page and broadcasts the TLBI.
+    let mut cpu1 = m.mem(1);
+    cpu1.sync(&cpu.state);
+    m.poke(dsrc, 0x4020_0000 | USER | desc::PXN | desc::UXN | 3);
+    cpu1.tlbi(&cpu.state, Tlbi::VaAllAsids { va: src });
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 3), Stop::Brk(0));
+    expect(&m, &cpu, 0x11, 0x4030_0000, "after another CPU's TLBI");
+
+    // MMU off: identity.
+    cpu.state.sys.sctlr_el1 &= !sctlr::M;
+    cpu.state.x[0] = 0x4021_0000;
+    cpu.state.x[1] = 0x4031_0000;
+    assert_eq!(run_loop(&mut cpu, &mut mem, 0x4010_0000, 3), Stop::Brk(0));
+    expect(&m, &cpu, 0x22, 0x4031_0000, "MMU off");
+}
+
+/// Compiled accesses to a device page always reach the device, however often they repeat.
+#[test]
+fn compiled_accesses_to_mmio_never_take_the_fast_path() {
+    use crate::engine::Stop;
+    let (mut m, a, _hi, mut st, mut mem) = four_k();
+    let code = 0x10_0000u64;
+    let dev = 0x50_0000u64;
+    a.map(&mut m, code, 0x4010_0000, 3, SHARED_CODE);
+    a.map(&mut m, dev, DEV, 3, KERNEL | desc::PXN | desc::UXN);
+    st.sys.ttbr0_el1 = a.root | ASID1;
+    let mut cpu = jit_cpu(&m, 0x4010_0000, &LOOP, &st);
+    cpu.state.x[0] = dev;
+    cpu.state.x[1] = dev + 0x100;
+    cpu.state.x[3] = 0xfeed;
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 10), Stop::Brk(0));
+    let log = m.log.lock().unwrap();
+    let mut want = Vec::new();
+    for _ in 0..10 {
+        want.extend([
+            (0, 0, 8, None),
+            (0, 0x100, 8, Some(0xfeed)),
+            (0, 8, 4, None),
+            (0, 0x108, 4, Some(0xd0d0_0008)),
+        ]);
+    }
+    assert_eq!(*log, want);
+    assert_eq!(cpu.state.x[2], 0xd0d0_0000);
+}
+
+/// Accesses that cross into the next page split across the two frames in compiled code too,
+/// even after both pages are in the inline TLB.
+#[test]
+fn compiled_page_crossing_accesses_go_to_both_frames() {
+    use crate::engine::Stop;
+    let (mut m, a, _hi, mut st, mut mem) = four_k();
+    let code = 0x10_0000u64;
+    let v = 0x60_0000u64;
+    a.map(&mut m, code, 0x4010_0000, 3, SHARED_CODE);
+    let (f1, f2, f3) = (0x4050_0000u64, 0x4020_0000u64, 0x4070_0000u64);
+    for (k, f) in [f1, f2, f3].into_iter().enumerate() {
+        a.map(
+            &mut m,
+            v + 0x1000 * k as u64,
+            f,
+            3,
+            KERNEL | desc::PXN | desc::UXN,
+        );
+    }
+    st.sys.ttbr0_el1 = a.root | ASID1;
+    let words = [
+        0xf900_0003u32, // str x3, [x0]          (v + 0xff8, in the first page)
+        0xf800_4003,    // stur x3, [x0, #4]     (crosses)
+        0xf840_4002,    // ldur x2, [x0, #4]     (crosses)
+        0x3dc0_0000,    // ldr q0, [x0]          (crosses)
+        0x3c80_8020,    // stur q0, [x1, #8]     (crosses into the third page)
+        0xf100_0529,    // subs x9, x9, #1
+        0x54ff_ff41,    // b.ne loop
+        0xd420_0000,    // brk #0
+    ];
+    let mut cpu = jit_cpu(&m, 0x4010_0000, &words, &st);
+    cpu.state.x[0] = v + 0xff8;
+    cpu.state.x[1] = v + 0x1ff0;
+    cpu.state.x[3] = 0x8877_6655_4433_2211;
+    assert_eq!(run_loop(&mut cpu, &mut mem, code, 5), Stop::Brk(0));
+    assert_eq!(m.peek(f1 + 0xff8), 0x4433_2211_4433_2211);
+    assert_eq!(m.ram.load(f2, 4).unwrap(), 0x8877_6655);
+    assert_eq!(cpu.state.x[2], 0x8877_6655_4433_2211);
+    assert_eq!(
+        cpu.state.v[0],
+        0x0000_0000_8877_6655_4433_2211_4433_2211u128
+    );
+    assert_eq!(m.peek(f2 + 0xff8), 0x4433_2211_4433_2211);
+    assert_eq!(m.peek(f3), 0x8877_6655);
+    // Nothing ran past the first frames' ends.
+    assert_eq!(m.peek(f1 + 0x1000), 0);
+    assert_eq!(m.peek(f2 + 0x1000), 0);
+}

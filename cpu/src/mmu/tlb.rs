@@ -10,10 +10,11 @@
 
 use super::walk::VA_BITS;
 use crate::mem::Access;
+use crate::mem::TlbFast;
 use crate::sys::Tlbi;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 /// log2 of the entries per access class.
 pub const TLB_BITS: u32 = 10;
@@ -163,6 +164,80 @@ impl Tlb {
     }
 }
 
+/// log2 of the entries of each of [`FastTables`]' two tables.
+pub const FAST_BITS: u32 = 10;
+const FAST_ENTRIES: usize = 1 << FAST_BITS;
+
+/// The inline TLB compiled code probes ([`TlbFast`]): for reads and for writes, a
+/// direct-mapped table of `[tag, addend]` pairs, valid for the current EL's tag and the
+/// current regime and ASID only. Its owner fills it from entries of its [`Tlb`]; anyone (the
+/// owner on a regime change or TLBI, other vCPUs when they broadcast a TLBI) may empty it.
+///
+/// Only tags are ever cleared, never addends, so compiled code that read a valid tag just
+/// before it was cleared still finds the addend that went with it.
+pub struct FastTables {
+    /// Read entries, then write entries, two words each.
+    words: Box<[AtomicU64]>,
+}
+
+impl Default for FastTables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FastTables {
+    pub fn new() -> Self {
+        Self {
+            words: (0..4 * FAST_ENTRIES).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Where compiled code finds the tables.
+    pub fn layout(&self) -> TlbFast {
+        let base = self.words.as_ptr() as usize;
+        TlbFast {
+            read: base,
+            write: base + FAST_ENTRIES * TlbFast::ENTRY,
+            index_bits: FAST_BITS,
+        }
+    }
+
+    /// The word index of the tag of `tag`'s slot in `write`'s table.
+    #[inline]
+    fn slot(write: bool, tag: u64) -> usize {
+        let i = (tag >> TlbFast::PAGE_SHIFT) as usize & (FAST_ENTRIES - 1);
+        2 * (i + if write { FAST_ENTRIES } else { 0 })
+    }
+
+    /// Whether the slot for `tag` holds it.
+    #[inline]
+    pub fn holds(&self, write: bool, tag: u64) -> bool {
+        self.words[Self::slot(write, tag)].load(Ordering::Relaxed) == tag
+    }
+
+    /// Make the page of `tag` reach host `addend + va` (owner only).
+    pub fn insert(&self, write: bool, tag: u64, addend: u64) {
+        let k = Self::slot(write, tag);
+        // Addend first: a reader that sees the new tag finds the new addend with it (both
+        // are read by the owner's own thread; other threads only clear tags).
+        self.words[k + 1].store(addend, Ordering::Relaxed);
+        self.words[k].store(tag, Ordering::Release);
+    }
+
+    /// Empty the slot of `tag` (owner only).
+    pub fn remove(&self, write: bool, tag: u64) {
+        self.words[Self::slot(write, tag)].store(0, Ordering::Relaxed);
+    }
+
+    /// Empty both tables (any thread).
+    pub fn clear(&self) {
+        for t in self.words.iter().step_by(2) {
+            t.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
 /// How many operations other vCPUs may fall behind by before they flush everything instead.
 const LOG_LEN: usize = 64;
 
@@ -180,6 +255,8 @@ pub struct TlbBroadcast {
 struct OpLog {
     /// (sequence number, issuing CPU, operation), oldest first.
     ops: VecDeque<(u64, usize, Tlbi)>,
+    /// Every vCPU's inline tables, emptied on every published operation.
+    fast: Vec<Weak<FastTables>>,
 }
 
 impl TlbBroadcast {
@@ -190,6 +267,18 @@ impl TlbBroadcast {
     #[inline]
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Have every operation published from now on empty `fast` (a vCPU's inline tables)
+    /// before [`Self::sync`] returns to the publisher.
+    ///
+    /// The owner of `fast` must check [`Self::epoch`] again after each fill (with a SeqCst
+    /// fence between): a fill that raced with a publication may have landed after it emptied
+    /// the tables.
+    pub fn register(&self, fast: &Arc<FastTables>) {
+        let mut log = self.lock();
+        log.fast.retain(|w| w.strong_count() > 0);
+        log.fast.push(Arc::downgrade(fast));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, OpLog> {
@@ -229,7 +318,13 @@ impl TlbBroadcast {
                 log.ops.pop_front();
             }
             log.ops.push_back((seq, cpu, o));
-            self.epoch.store(seq, Ordering::Release);
+            self.epoch.store(seq, Ordering::SeqCst);
+            // Pairs with the fence in a filling owner (see `register`): either its fill is
+            // emptied here, or it sees the new epoch and takes the fill back.
+            fence(Ordering::SeqCst);
+            for f in log.fast.iter().filter_map(Weak::upgrade) {
+                f.clear();
+            }
         }
         *seen = seq;
     }

@@ -63,6 +63,9 @@ pub struct VirtConfig {
     pub ram_size: u64,
     /// The kernel command line (`/chosen` bootargs).
     pub bootargs: String,
+    /// `/chosen/rng-seed`: bytes that seed the kernel's RNG before any device exists, as
+    /// QEMU provides (otherwise early boot waits on jitter entropy).
+    pub rng_seed: Option<Vec<u8>>,
     /// Where the initrd was loaded (`/chosen` linux,initrd-start/end).
     pub initrd: Option<Range<u64>>,
     /// The virtio-mmio transports to describe. QEMU describes all 32 (empty ones read
@@ -80,6 +83,7 @@ impl VirtConfig {
             cpu_compatible: "arm,cortex-a72".into(),
             ram_size,
             bootargs: String::new(),
+            rng_seed: None,
             initrd: None,
             virtio_slots: (0..VIRTIO_MMIO_COUNT).collect(),
             devices: VirtDevices::default(),
@@ -343,6 +347,9 @@ fn add_chosen(root: &mut Node, cfg: &VirtConfig) {
     let chosen = root.add_child(Node::new("chosen"));
     chosen.set_str("stdout-path", &format!("/pl011@{UART_BASE:x}"));
     chosen.set_str("bootargs", &cfg.bootargs);
+    if let Some(seed) = &cfg.rng_seed {
+        chosen.set("rng-seed", seed.clone());
+    }
     if let Some(r) = &cfg.initrd {
         chosen.set_u64s("linux,initrd-start", &[r.start]);
         chosen.set_u64s("linux,initrd-end", &[r.end]);

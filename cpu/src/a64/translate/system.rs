@@ -326,7 +326,18 @@ fn sys_helper(st: &mut CpuState, mem: &mut dyn Mem, insn: u32) -> Result<(), Hel
             return Err(HelperError::Undefined)
         }
         SysOp::DcVa => check_va(st, mem, x, Access::Read)?,
-        SysOp::IcIvau => st.pending |= pending::FLUSH_CODE,
+        // Only code from the physical page the address maps is dropped (Linux invalidates
+        // every page it maps executable, through the kernel's own mapping of the page).
+        SysOp::IcIvau => match mem
+            .system()
+            .map(|s| s.translate(st, x, Access::Read, false))
+        {
+            Some(Ok(pa)) => {
+                st.flush_pa = pa & !0xfff;
+                st.pending |= pending::FLUSH_PAGE;
+            }
+            _ => st.pending |= pending::FLUSH_CODE,
+        },
         _ if el0 => return Err(HelperError::Undefined),
         SysOp::DcIvac => check_va(st, mem, x, Access::Write)?,
         SysOp::DcSetWay => {}

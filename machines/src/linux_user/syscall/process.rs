@@ -34,6 +34,7 @@ fn clone(t: &mut Thread, a: &[u64; 6]) -> SysResult {
         return Err(super::errno());
     }
     if pid == 0 {
+        t.cpu.after_fork();
         let tid = crate::linux_user::gettid();
         t.tid = tid;
         signal::forget_others(t.slot, tid);

@@ -77,7 +77,11 @@ impl SystemMem for SysMem {
         self.counter
     }
     fn translate_exec(&mut self, va: u64) -> Result<u64, MemFault> {
-        Ok(va)
+        if (CODE..END).contains(&va) {
+            Ok(va)
+        } else {
+            Err(MemFault::at_level(va, Access::Exec, FaultKind::Unmapped, 3))
+        }
     }
 }
 

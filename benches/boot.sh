@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Boot benchmark: Debian bookworm's arm64 kernel with a busybox initramfs whose init prints a
+# marker and powers off, under `armboard boot --machine virt` and under
+# `qemu-system-aarch64 -M virt -cpu cortex-a72 -nic none`, one after the other. Prints each
+# one's wall time to the marker, total wall time, peak RSS, and the ratios armboard/qemu.
+#
+# Usage: benches/boot.sh
+# Environment:
+#   ARMBOARD=PATH   armboard binary (default: cargo build --release, target/release/armboard)
+#   ENGINE=NAME     armboard engine (default tiered)
+#   SMP=N           CPUs (default 1)
+#   MEM=SIZE        guest RAM (default 512M)
+#   QEMU=PATH       qemu-system-aarch64 (default from PATH)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ENGINE=${ENGINE:-tiered}
+SMP=${SMP:-1}
+MEM=${MEM:-512M}
+QEMU=${QEMU:-qemu-system-aarch64}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/armboard-boot.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+if [[ -z ${ARMBOARD:-} ]]; then
+    (cd "$ROOT" && cargo build --release -q)
+    ARMBOARD=$ROOT/target/release/armboard
+fi
+command -v "$QEMU" >/dev/null || { echo "boot.sh: $QEMU not found (apt-get install qemu-system-arm)" >&2; exit 1; }
+
+KERNEL=$("$ARMBOARD" image kernel)
+cat >"$WORK/init.sh" <<'SH'
+echo BOOT-MARKER
+SH
+"$ARMBOARD" image initramfs --out "$WORK/initrd.gz" --modules virtio_mmio --init "$WORK/init.sh" >/dev/null
+APPEND="console=ttyAMA0 panic=-1"
+
+# run NAME CMD...: wall time to the marker line, total wall time, peak RSS (KiB).
+run() {
+    local name=$1
+    shift
+    local start marker end
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o "$WORK/$name.rss" "$@" </dev/null 2>"$WORK/$name.err" |
+        while IFS= read -r line; do
+            if [[ $line == *BOOT-MARKER* ]]; then date +%s.%N >"$WORK/$name.marker"; fi
+        done
+    end=$(date +%s.%N)
+    [[ -f $WORK/$name.marker ]] || { echo "boot.sh: $name never printed the marker" >&2; cat "$WORK/$name.err" >&2; exit 1; }
+    marker=$(cat "$WORK/$name.marker")
+    echo "$(echo "$marker - $start" | bc) $(echo "$end - $start" | bc) $(tail -1 "$WORK/$name.rss")"
+}
+
+read -r a_mark a_total a_rss < <(run armboard "$ARMBOARD" boot --machine virt --engine "$ENGINE" --smp "$SMP" \
+    --memory "$MEM" --kernel "$KERNEL" --initrd "$WORK/initrd.gz" --append "$APPEND")
+read -r q_mark q_total q_rss < <(run qemu "$QEMU" -M virt -cpu cortex-a72 -nic none -smp "$SMP" -m "$MEM" \
+    -nographic -no-reboot -kernel "$KERNEL" -initrd "$WORK/initrd.gz" -append "$APPEND")
+
+printf "%-10s %10s %10s %12s\n" "" "to marker" "total" "peak RSS"
+printf "%-10s %9.2fs %9.2fs %9d MiB\n" "armboard" "$a_mark" "$a_total" $((a_rss / 1024))
+printf "%-10s %9.2fs %9.2fs %9d MiB\n" "qemu" "$q_mark" "$q_total" $((q_rss / 1024))
+printf "ratio armboard/qemu: to marker %.2f, total %.2f (engine %s, smp %s, memory %s)\n" \
+    "$(echo "$a_mark / $q_mark" | bc -l)" "$(echo "$a_total / $q_total" | bc -l)" "$ENGINE" "$SMP" "$MEM"

@@ -1,0 +1,256 @@
+//! Linking policy: what compiled blocks may enter without the dispatcher.
+
+use super::*;
+use crate::a64::translate_block;
+use crate::mem::{Mem, MemFault};
+use crate::testing::FlatMem;
+use std::time::Instant;
+
+const ADD_X0_1: u32 = 0x9100_0400;
+const BR_X1: u32 = 0xd61f_0020;
+const LDR_X2_X3: u32 = 0xf940_0062;
+const BRK_0: u32 = 0xd420_0000;
+const BASE: u64 = 0x10_0000;
+
+/// `b` from `from` to `to`.
+fn b(from: u64, to: u64) -> u32 {
+    0x1400_0000 | ((to.wrapping_sub(from) >> 2) as u32 & 0x03ff_ffff)
+}
+
+/// Four pages of code:
+/// - BASE:          add; b BASE+0x104       (same page)
+/// - BASE+0x104:    add; brk
+/// - BASE+0x200:    add; b BASE+0x1000      (next page)
+/// - BASE+0x300:    add; br x1
+/// - BASE+0x1000:   add; brk
+fn code() -> FlatMem {
+    let mut m = FlatMem::new(BASE, 0x4000);
+    m.load_words(BASE, &[ADD_X0_1, b(BASE + 4, BASE + 0x104)]);
+    m.load_words(BASE + 0x104, &[ADD_X0_1, BRK_0]);
+    m.load_words(BASE + 0x200, &[ADD_X0_1, b(BASE + 0x204, BASE + 0x1000)]);
+    m.load_words(BASE + 0x300, &[ADD_X0_1, BR_X1]);
+    m.load_words(BASE + 0x1000, &[ADD_X0_1, BRK_0]);
+    m
+}
+
+fn compile_at<M: Mem>(jit: &mut Jit, mem: &mut M, pc: u64, link: LinkPolicy) -> BlockFn {
+    let block = translate_block(mem, pc);
+    let fast = mem.fast_path();
+    jit.compile(&block, fast, link).expect("block compiles")
+}
+
+/// Enter `code` with x1 = `x1`; returns (exit code, x0, pc, instructions retired).
+fn enter<M: Mem>(jit: &Jit, code: BlockFn, mem: &mut M, x1: u64) -> (u32, u64, u64, u64) {
+    let mut st = CpuState::new();
+    st.x[1] = x1;
+    let mut ctx = JitCtx {
+        failed: 0,
+        insns: 0,
+        state: &mut st,
+        mem: mem as &mut dyn Mem as *mut dyn Mem,
+        scratch: [0; 2],
+        error: None,
+    };
+    // SAFETY: `code` is from `jit`'s current generation; the context points at `st` and
+    // `mem`, borrowed exclusively for the call.
+    let r = unsafe { jit.enter(code, ctx.state, &mut ctx) };
+    let n = ctx.insns;
+    (r, st.x[0], st.pc, n)
+}
+
+const SYSTEM: LinkPolicy = LinkPolicy::SamePage { tag: 7 };
+
+#[test]
+fn policy_allows_links_only_within_the_first_instructions_page() {
+    assert!(LinkPolicy::Any.may_link(0x1ffc, 0x9000));
+    assert!(SYSTEM.may_link(0x1000, 0x1ffc));
+    assert!(!SYSTEM.may_link(0x1ffc, 0x2000));
+    assert!(!SYSTEM.may_link(0x2000, 0x1ffc));
+    assert!(LinkPolicy::Any.indirect_table() && !SYSTEM.indirect_table());
+}
+
+#[test]
+fn system_exit_chains_to_a_compiled_block_in_the_same_page() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    compile_at(&mut jit, &mut mem, BASE + 0x104, SYSTEM);
+    let a = compile_at(&mut jit, &mut mem, BASE, SYSTEM);
+    assert_eq!(enter(&jit, a, &mut mem, 0), (EXIT_BRK, 2, BASE + 0x108, 4));
+}
+
+#[test]
+fn system_exit_is_linked_when_its_same_page_target_is_compiled_later() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    let a = compile_at(&mut jit, &mut mem, BASE, SYSTEM);
+    assert_eq!(
+        enter(&jit, a, &mut mem, 0),
+        (EXIT_CONTINUE, 1, BASE + 0x104, 2)
+    );
+    compile_at(&mut jit, &mut mem, BASE + 0x104, SYSTEM);
+    assert_eq!(enter(&jit, a, &mut mem, 0), (EXIT_BRK, 2, BASE + 0x108, 4));
+}
+
+#[test]
+fn system_exit_to_another_page_returns_to_the_dispatcher() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    compile_at(&mut jit, &mut mem, BASE + 0x1000, SYSTEM);
+    let a = compile_at(&mut jit, &mut mem, BASE + 0x200, SYSTEM);
+    assert_eq!(
+        enter(&jit, a, &mut mem, 0),
+        (EXIT_CONTINUE, 1, BASE + 0x1000, 2)
+    );
+    // User mode chains the same exit.
+    let mut jit = Jit::new(&intr).unwrap();
+    compile_at(&mut jit, &mut mem, BASE + 0x1000, LinkPolicy::Any);
+    let a = compile_at(&mut jit, &mut mem, BASE + 0x200, LinkPolicy::Any);
+    assert_eq!(enter(&jit, a, &mut mem, 0), (EXIT_BRK, 2, BASE + 0x1004, 4));
+}
+
+#[test]
+fn system_exit_does_not_link_to_a_block_of_another_translation() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    compile_at(
+        &mut jit,
+        &mut mem,
+        BASE + 0x104,
+        LinkPolicy::SamePage { tag: 1 },
+    );
+    let a = compile_at(&mut jit, &mut mem, BASE, LinkPolicy::SamePage { tag: 2 });
+    assert_eq!(
+        enter(&jit, a, &mut mem, 0),
+        (EXIT_CONTINUE, 1, BASE + 0x104, 2)
+    );
+}
+
+#[test]
+fn system_indirect_branch_returns_to_the_dispatcher() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    compile_at(&mut jit, &mut mem, BASE + 0x104, SYSTEM);
+    let a = compile_at(&mut jit, &mut mem, BASE + 0x300, SYSTEM);
+    let r = enter(&jit, a, &mut mem, BASE + 0x104);
+    assert_eq!(r, (EXIT_CONTINUE, 1, BASE + 0x104, 2));
+    // User mode finds the target in the indirect-branch table.
+    let mut jit = Jit::new(&intr).unwrap();
+    compile_at(&mut jit, &mut mem, BASE + 0x104, LinkPolicy::Any);
+    let a = compile_at(&mut jit, &mut mem, BASE + 0x300, LinkPolicy::Any);
+    let r = enter(&jit, a, &mut mem, BASE + 0x104);
+    assert_eq!(r, (EXIT_BRK, 2, BASE + 0x108, 4));
+}
+
+/// A memory without a fast window (as system mode's is) that counts its data accesses.
+struct Counting {
+    inner: FlatMem,
+    reads: u32,
+}
+
+impl Mem for Counting {
+    fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
+        self.reads += 1;
+        self.inner.read(addr, size)
+    }
+    fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemFault> {
+        self.inner.write(addr, size, value)
+    }
+    fn fetch(&mut self, addr: u64) -> Result<u32, MemFault> {
+        self.inner.fetch(addr)
+    }
+    fn cmpxchg(&mut self, addr: u64, size: u8, old: u64, new: u64) -> Result<bool, MemFault> {
+        self.inner.cmpxchg(addr, size, old, new)
+    }
+    fn cmpxchg128(&mut self, addr: u64, old: u128, new: u128) -> Result<bool, MemFault> {
+        self.inner.cmpxchg128(addr, old, new)
+    }
+}
+
+#[test]
+fn loads_without_a_fast_window_call_the_memory() {
+    let mut inner = FlatMem::new(BASE, 0x4000);
+    inner.load_words(BASE, &[LDR_X2_X3, BRK_0]);
+    let mut mem = Counting { inner, reads: 0 };
+    assert!(mem.fast_path().is_none());
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    let a = compile_at(&mut jit, &mut mem, BASE, SYSTEM);
+    // x3 = 0: the load faults through the memory's read.
+    let (r, ..) = enter(&jit, a, &mut mem, 0);
+    assert_eq!((r, mem.reads), (EXIT_FAULT, 1));
+}
+
+/// Poll `jit` until `n` answers came back (10 s at most); returns them by key.
+fn answers(jit: &mut Jit, n: usize) -> HashMap<u64, Option<BlockFn>> {
+    let mut got = HashMap::new();
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while got.len() < n && Instant::now() < deadline {
+        jit.poll(|k, c| {
+            got.insert(k, c);
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    got
+}
+
+#[test]
+fn worker_compiles_in_the_background_and_links_when_polled() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::with_worker(&intr).unwrap();
+    let fast = mem.fast_path();
+    let target = translate_block(&mut mem, BASE + 0x104);
+    let source = translate_block(&mut mem, BASE);
+    assert_eq!(jit.request(11, &target, fast, SYSTEM), Request::Queued);
+    assert_eq!(jit.request(10, &source, fast, SYSTEM), Request::Queued);
+    assert!(jit.busy());
+    let got = answers(&mut jit, 2);
+    assert!(!jit.busy());
+    let a = got[&10].expect("compiled");
+    assert!(got[&11].is_some());
+    // Linked at the dispatcher: the source chains into its same-page target.
+    assert_eq!(enter(&jit, a, &mut mem, 0), (EXIT_BRK, 2, BASE + 0x108, 4));
+    assert_eq!((jit.stats.blocks, jit.stats.queued), (2, 2));
+}
+
+#[test]
+fn code_finished_for_a_flushed_generation_is_thrown_away() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::with_worker(&intr).unwrap();
+    let b = translate_block(&mut mem, BASE);
+    assert_eq!(
+        jit.request(1, &b, mem.fast_path(), LinkPolicy::Any),
+        Request::Queued
+    );
+    jit.flush();
+    assert!(!jit.busy());
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while jit.stats.discarded == 0 && Instant::now() < deadline {
+        jit.poll(|k, _| panic!("block {k} installed after the flush"));
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!((jit.stats.discarded, jit.stats.blocks), (1, 0));
+}
+
+#[test]
+fn inline_jit_answers_requests_at_once() {
+    let mut mem = code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    let b = translate_block(&mut mem, BASE + 0x104);
+    let r = jit.request(1, &b, mem.fast_path(), LinkPolicy::Any);
+    let Request::Ready(Some(code)) = r else {
+        panic!("not compiled at once: {r:?}")
+    };
+    assert!(!jit.busy());
+    assert_eq!(
+        enter(&jit, code, &mut mem, 0),
+        (EXIT_BRK, 1, BASE + 0x108, 2)
+    );
+}
