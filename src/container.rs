@@ -50,6 +50,9 @@ pub struct RunArgs {
     /// cgroup limit on the number of processes in the container.
     #[arg(long)]
     pids_limit: Option<u64>,
+    /// Stop the board after this many seconds (the run then fails with status 125).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<u64>,
     /// Show the guest's boot log.
     #[arg(long, short = 'v')]
     verbose: bool,
@@ -190,9 +193,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         append.push_str(" armboard_disk=1");
     }
     cmd.arg("--append").arg(append);
+    if let Some(t) = a.timeout {
+        cmd.args(["--timeout", &t.to_string()]);
+    }
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    let started = std::time::Instant::now();
     let mut child = cmd.spawn().context("starting the board")?;
     let mut out = child.stdout.take().context("no console pipe")?;
     let mut err = child.stderr.take().context("no stderr pipe")?;
@@ -202,6 +209,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         s
     });
     let mut f = Filter::new(&nonce, a.verbose);
+    f.started = Some(started);
     let mut buf = [0u8; 8192];
     loop {
         match out.read(&mut buf) {
@@ -251,7 +259,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_ERROR);
     }
     eprintln!(
-        "armboard: the guest ended ({status}) before the container finished; its console is above"
+        "armboard: the guest ended ({status}) before the container finished{}",
+        if a.verbose || f.log.is_empty() {
+            ""
+        } else {
+            "; the end of its console is above"
+        }
     );
     Ok(EXIT_ERROR)
 }
@@ -366,6 +379,8 @@ struct Filter {
     not_found: bool,
     fail: Option<String>,
     skip_newline: bool,
+    /// With `verbose`: when the board started, to time the markers.
+    started: Option<std::time::Instant>,
 }
 
 impl Filter {
@@ -382,6 +397,7 @@ impl Filter {
             not_found: false,
             fail: None,
             skip_newline: false,
+            started: None,
         }
     }
 
@@ -415,6 +431,9 @@ impl Filter {
     }
 
     fn marker(&mut self, body: &str) {
+        if let (true, Some(t)) = (self.verbose, self.started) {
+            eprintln!("[armboard: marker {body} after {:.1?}]", t.elapsed());
+        }
         let mut w = body.split_whitespace();
         match w.next() {
             Some("START") if self.state == State::Boot => self.state = State::Stdout,

@@ -385,3 +385,14 @@ fn guest_image_holds_crun_with_its_libraries_and_is_cached() {
         assert!(names.contains(&want), "{want} not in the image: {names:?}");
     }
 }
+
+#[test]
+fn run_timeout_stops_the_board_with_an_error() {
+    let t = Instant::now();
+    expect_error(
+        &["run", "--timeout", "3", "--", "sleep", "1000"],
+        125,
+        "before the container finished",
+    );
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+}
