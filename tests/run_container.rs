@@ -292,7 +292,11 @@ fn oci_image_layers_config_and_overrides_apply() {
 }
 
 fn expect_error(args: &[&str], code: i32, what: &str) {
-    let out = armboard(args, Duration::from_secs(120));
+    expect_error_with_limit(args, code, what, Duration::from_secs(120))
+}
+
+fn expect_error_with_limit(args: &[&str], code: i32, what: &str, limit: Duration) {
+    let out = armboard(args, limit);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
     assert!(err.contains(what), "{args:?}: expected {what:?} in {err}");
@@ -395,4 +399,14 @@ fn run_timeout_stops_the_board_with_an_error() {
         "before the container finished",
     );
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+}
+
+#[test]
+fn missing_command_in_the_builtin_container_is_reported_by_the_guest() {
+    expect_error_with_limit(
+        &["run", "--", "no-such-program", "x"],
+        127,
+        "no-such-program: command not found in the container",
+        BOOT_LIMIT,
+    );
 }
