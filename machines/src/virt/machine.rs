@@ -118,7 +118,9 @@ impl Control {
     }
 
     fn index_of(&self, mpidr_val: u64) -> Option<usize> {
-        (0..self.inputs.len()).find(|&i| mpidr(i) & 0xff_00ff_ffff == mpidr_val & 0xff_00ff_ffff)
+        layout::cpu_index(mpidr_val & 0xff_00ff_ffff)
+            .map(|i| i as usize)
+            .filter(|&i| i < self.inputs.len())
     }
 
     pub fn stopping(&self) -> bool {
@@ -199,9 +201,9 @@ impl Control {
     }
 }
 
+/// MPIDR_EL1 of vCPU `i`: bit 31 (RES1) and the board's affinity numbering.
 pub fn mpidr(i: usize) -> u64 {
-    let i = i as u64;
-    0x8000_0000 | ((i / 8) << 8) | (i % 8)
+    0x8000_0000 | layout::mpidr_affinity(i as u32)
 }
 
 /// Build the board, boot the kernel and run until the guest powers off, resets, panics or
@@ -250,7 +252,7 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
         .map(|k| Arc::new(CpuInterrupts::new(k.clone())))
         .collect();
     let gic = dev::gic::Gic::new(m.cpus, GIC_SPIS, inputs.clone());
-    let spi = |n: u32| IrqLine::new(gic.clone(), 32 + n);
+    let spi = |n: u32| IrqLine::new(gic.clone(), layout::spi_intid(n));
 
     let console = console::Console::new(Box::new(std::io::stdout()));
     let mut bus = Bus::new();
@@ -274,8 +276,8 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
         layout::RTC_SIZE,
         Box::new(dev::pl031::Pl031::new(spi(layout::RTC_SPI))),
     )?;
-    let slot_base = |n: usize| layout::VIRTIO_MMIO_BASE + n as u64 * layout::VIRTIO_MMIO_SIZE;
-    let slot_irq = |n: usize| spi(layout::VIRTIO_MMIO_SPI + n as u32);
+    let slot_base = layout::virtio_mmio_base;
+    let slot_irq = |n: usize| spi(layout::virtio_mmio_spi(n));
     for (n, d) in m.drives.iter().enumerate() {
         let blk =
             dev::virtio::VirtioBlk::open(&d.path, d.readonly).map_err(|e| MachineError::Drive {
