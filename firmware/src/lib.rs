@@ -10,3 +10,4 @@ pub mod image;
 pub mod initramfs;
 pub mod kernel;
 pub mod oci;
+pub mod pi;

@@ -18,9 +18,11 @@
 //! Lock order: bus (one MMIO access) → device (`Shared`) → GIC. The GIC never calls a device
 //! or the bus, so a device may raise its line while holding its own lock.
 
+pub mod bcm2835;
 pub mod fw_cfg;
 pub mod gic;
 pub mod pl011;
 pub mod pl031;
 pub mod pl061;
+pub mod sd;
 pub mod virtio;
