@@ -1,4 +1,5 @@
 //! Boards and the Linux user-mode machine.
 
 pub mod linux_user;
+pub mod system;
 pub mod virt;

@@ -25,4 +25,5 @@ pub mod pl011;
 pub mod pl031;
 pub mod pl061;
 pub mod sd;
+pub mod unimp;
 pub mod virtio;

@@ -27,6 +27,8 @@ pub struct SysRegs {
     pub system: bool,
     pub model: CpuModel,
     pub mpidr: u64,
+    /// CNTFRQ_EL0: the generic timer's frequency, set by the board's firmware.
+    pub cntfrq: u64,
     /// Current exception level (0 or 1).
     pub el: u8,
     /// PSTATE.SP: at EL1, true when SP_EL1 is the stack pointer.
@@ -96,6 +98,7 @@ impl SysRegs {
             system: false,
             model: CORTEX_A72,
             mpidr: 0x8000_0000,
+            cntfrq: crate::model::CNTFRQ,
             el: 0,
             spsel: false,
             daif: 0,

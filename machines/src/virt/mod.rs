@@ -2,11 +2,9 @@
 //! before the first instruction ([`boot`]).
 
 pub mod boot;
-pub mod console;
 pub mod dt;
 pub mod layout;
 mod machine;
-pub mod psci;
-mod vcpu;
 
-pub use machine::{run, ClockKind, Control, Drive, Machine, MachineError, Outcome};
+pub use crate::system::Outcome;
+pub use machine::{run, ClockKind, Drive, Machine, MachineError};

@@ -362,7 +362,7 @@ pub fn sys_read(st: &CpuState, mem: &mut dyn Mem, reg: Reg) -> Result<u64, Helpe
             let dzp = s.el == 0 && s.sctlr_el1 & sctlr::DZE == 0;
             model::DCZID | ((dzp as u64) << 4)
         }
-        Reg::Cntfrq => model::CNTFRQ,
+        Reg::Cntfrq => s.cntfrq,
         Reg::Cntpct => counter(mem),
         Reg::Cntvct => counter(mem).wrapping_sub(s.cntvoff),
         Reg::TimerTval { virt } => {

@@ -1,6 +1,7 @@
 //! One vCPU's host thread: run guest code, turn stops into exceptions, serve PSCI, sleep in
 //! WFI, keep the generic timer's interrupt lines up to date.
 
+use super::control::Firmware;
 use super::psci::{self, Call};
 use super::{Control, Outcome};
 use armboard_cpu::mmu::SysMem;
@@ -10,25 +11,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Generic timer PPIs (INTIDs): EL1 physical and virtual timers.
-pub const PPI_PHYS_TIMER: u32 = 30;
-pub const PPI_VIRT_TIMER: u32 = 27;
-
 /// How long a WFE waits for an event nobody signals (we do not model the event register
 /// precisely; spinning callers re-check their condition).
 const WFE_NAP: Duration = Duration::from_micros(50);
-
-/// Power state of a vCPU, driven by PSCI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Power {
-    Off,
-    /// CPU_ON was called: start at `entry` with x0 = `context`.
-    Starting {
-        entry: u64,
-        context: u64,
-    },
-    On,
-}
 
 pub struct Vcpu {
     pub index: usize,
@@ -55,6 +40,7 @@ impl Vcpu {
         let st = &mut self.cpu.state;
         *st = armboard_cpu::CpuState::new();
         st.sys = SysRegs::reset_el1(self.cpu.model, self.ctl.mpidr(self.index));
+        st.sys.cntfrq = self.ctl.freq;
         st.pc = entry;
         st.x[0] = context;
         if let Some(s) = self.mem.system() {
@@ -80,9 +66,18 @@ impl Vcpu {
                     self.cpu.interrupt.store(false, Ordering::SeqCst);
                 }
                 Stop::System => {}
-                Stop::Hvc(_) | Stop::Smc(_) => {
+                Stop::Hvc(_) | Stop::Smc(_) if self.ctl.firmware == Firmware::Psci => {
                     if !self.psci() {
                         return true;
+                    }
+                }
+                Stop::Hvc(_) | Stop::Smc(_) => {
+                    // No EL2/EL3: the instruction is undefined; report it at its own pc.
+                    self.cpu.state.pc = self.cpu.state.pc.wrapping_sub(4);
+                    if let Some((ex, ret)) =
+                        exception::from_stop(&self.cpu.state, Stop::Undefined(0))
+                    {
+                        exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret);
                     }
                 }
                 Stop::Wait => self.wait(),
@@ -119,8 +114,9 @@ impl Vcpu {
         let now = self.counter();
         let lines = timer::timer_lines(&self.cpu.state.sys, now);
         let cpu = (self.index as u32) << 16;
-        self.ctl.irq.set_level(cpu | PPI_VIRT_TIMER, lines.virt);
-        self.ctl.irq.set_level(cpu | PPI_PHYS_TIMER, lines.phys);
+        let t = &self.ctl.timer;
+        t.sink.set_level(cpu | t.virt, lines.virt);
+        t.sink.set_level(cpu | t.phys, lines.phys);
         self.ctl.set_deadline(self.index, lines.next_deadline);
     }
 

@@ -1,0 +1,198 @@
+//! What every board shares once its devices are wired: one host thread per vCPU running
+//! guest code, power states (PSCI or a spin table), the generic timer's interrupts and
+//! deadlines, WFI sleeps, the console, and how a run ends. A board (`virt`, `raspi`) builds
+//! its RAM, interrupt controller and devices, then hands them to [`run`].
+
+pub mod console;
+mod control;
+pub mod psci;
+mod vcpu;
+
+pub use control::{Control, ControlConfig, Firmware, Outcome, Power, TimerWiring};
+
+use armboard_bus::AddressSpace;
+use armboard_cpu::mmu::{Clock, SysMem, TlbBroadcast};
+use armboard_cpu::model::CpuModel;
+use armboard_cpu::{Cpu, EngineKind};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vcpu::Vcpu;
+
+/// Runs before a block is compiled when a whole machine runs. Much higher than user mode's:
+/// a kernel boot runs most of its code a few hundred times at most, where compiling costs
+/// more than it saves (boot to init: 54 s at 200, 17 s at 5000, one run on a busy host).
+pub const SYSTEM_HOT_THRESHOLD: u32 = 5000;
+
+/// How often the timer thread looks for vCPUs whose timer deadline has passed and polls
+/// device timers.
+const TIMER_POLL: Duration = Duration::from_micros(500);
+
+/// A console input sink: offered bytes, it returns how many it took (a UART's free FIFO).
+pub type InputSink = Box<dyn FnMut(&[u8]) -> usize + Send>;
+
+/// A device timer the timer thread polls (a watchdog, a system timer).
+pub type Poller = Box<dyn FnMut() + Send>;
+
+/// How to run a wired board.
+pub struct RunConfig {
+    pub model: CpuModel,
+    pub engine: EngineKind,
+    pub timeout: Option<Duration>,
+    /// The guest's counter, in ticks of [`Control`]'s frequency.
+    pub clock: Clock,
+    pub pollers: Vec<Poller>,
+    /// Where typed bytes go.
+    pub input: InputSink,
+}
+
+/// A counter at `freq` Hz that follows the host's monotonic clock from now.
+pub fn host_clock(freq: u64) -> Clock {
+    let start = Instant::now();
+    Arc::new(move || (start.elapsed().as_nanos() * freq as u128 / 1_000_000_000) as u64)
+}
+
+/// Start the vCPUs and run until the guest powers off, resets, panics, the user quits or the
+/// time runs out.
+pub fn run(
+    ctl: Arc<Control>,
+    space: Arc<AddressSpace>,
+    console: &console::Console,
+    cfg: RunConfig,
+) -> Result<Outcome, String> {
+    let RunConfig {
+        model,
+        engine,
+        timeout,
+        clock,
+        mut pollers,
+        mut input,
+    } = cfg;
+    let broadcast = Arc::new(TlbBroadcast::new());
+    let mut threads = Vec::new();
+    for i in 0..ctl.cpus() {
+        let mem = SysMem::new(space.clone(), i, clock.clone(), broadcast.clone());
+        let (kick, inputs, vctl) = (ctl.kicks[i].clone(), ctl.inputs[i].clone(), ctl.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("vcpu{i}"))
+            // The code cache is per thread, so the CPU is made on its own thread.
+            .spawn(move || {
+                let mut cpu = Cpu::with_engine(model, engine);
+                if engine == EngineKind::Tiered
+                    && std::env::var_os("ARMBOARD_HOT_THRESHOLD").is_none()
+                {
+                    cpu.hot_threshold = SYSTEM_HOT_THRESHOLD;
+                }
+                cpu.interrupt = kick;
+                cpu.inputs = Some(inputs);
+                Vcpu {
+                    index: i,
+                    cpu,
+                    mem,
+                    ctl: vctl,
+                }
+                .main()
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                ctl.finish(Outcome::Error(String::new()));
+                for t in threads {
+                    let _ = t.join();
+                }
+                return Err(format!("cannot start a vCPU thread: {e}"));
+            }
+        }
+    }
+
+    // Timer deadlines of running vCPUs: kick the vCPU when its deadline passes. Device
+    // timers are polled here too.
+    {
+        let ctl = ctl.clone();
+        let clock = clock.clone();
+        std::thread::Builder::new()
+            .name("timers".into())
+            .spawn(move || {
+                while !ctl.stopping() {
+                    let now = clock();
+                    for i in 0..ctl.cpus() {
+                        if ctl.deadline(i).is_some_and(|d| d <= now) {
+                            ctl.kicks[i].store(true, Ordering::Release);
+                            ctl.inputs[i].notify();
+                        }
+                    }
+                    for p in pollers.iter_mut() {
+                        p();
+                    }
+                    std::thread::sleep(TIMER_POLL);
+                }
+            })
+            .map_err(|e| format!("cannot start the timer thread: {e}"))?;
+    }
+
+    let raw = console::RawMode::enter();
+    console::spawn_input(raw.is_raw(), console.clone(), move |mut b| {
+        // The UART takes what fits in its FIFO (nothing while the guest has it off): offer
+        // the rest again until it is taken, as a typist would wait.
+        while !b.is_empty() {
+            let n = input(b).min(b.len());
+            b = &b[n..];
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    });
+
+    let outcome = wait_outcome(&ctl, console, timeout);
+    ctl.finish(outcome.clone());
+    for t in threads {
+        let _ = t.join();
+    }
+    drop(raw);
+    console.close();
+    Ok(outcome)
+}
+
+/// `n` bytes from the host's random source.
+pub fn host_random(n: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut seed = vec![0u8; n];
+    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut seed))?;
+    Ok(seed)
+}
+
+/// Wait for a vCPU to end the run, a panic report to finish, or the user to quit.
+fn wait_outcome(ctl: &Control, console: &console::Console, timeout: Option<Duration>) -> Outcome {
+    let mut panic_seen: Option<Instant> = None;
+    let start = Instant::now();
+    loop {
+        if timeout.is_some_and(|t| start.elapsed() > t) {
+            return Outcome::TimedOut;
+        }
+        {
+            let g = ctl.outcome.lock().unwrap_or_else(|e| e.into_inner());
+            let (g, _) = ctl
+                .outcome_cv
+                .wait_timeout(g, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(o) = g.clone() {
+                // A kernel that panics with panic=N resets the board afterwards: the panic
+                // is what happened.
+                if let Some(p) = console.with_watch(|w| w.panic.clone()) {
+                    return Outcome::Panic(p);
+                }
+                return o;
+            }
+        }
+        let (panic, done, quit) = console.with_watch(|w| (w.panic.clone(), w.panic_done, w.quit));
+        if quit {
+            return Outcome::Quit;
+        }
+        if let Some(p) = panic {
+            let since = *panic_seen.get_or_insert_with(Instant::now);
+            if done || since.elapsed() > Duration::from_secs(2) {
+                return Outcome::Panic(p);
+            }
+        }
+    }
+}
