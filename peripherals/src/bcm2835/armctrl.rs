@@ -213,7 +213,7 @@ pub struct ArmctrlRegs(Arc<Armctrl>);
 
 impl Device for ArmctrlRegs {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("bcm2835-armctrl: {size}-byte read at {offset:#x}");
             return 0;
         }
@@ -221,7 +221,7 @@ impl Device for ArmctrlRegs {
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("bcm2835-armctrl: {size}-byte write at {offset:#x}");
             return;
         }
@@ -322,7 +322,10 @@ mod tests {
         assert_eq!(r.read(BASIC_PENDING, 4), 1 << 10 | 1 << 19 | 1 << 20);
         // A non-shortcut bank 1 interrupt adds the summary bit 8.
         a.set_level(1, true);
-        assert_eq!(r.read(BASIC_PENDING, 4), 1 << 8 | 1 << 10 | 1 << 19 | 1 << 20);
+        assert_eq!(
+            r.read(BASIC_PENDING, 4),
+            1 << 8 | 1 << 10 | 1 << 19 | 1 << 20
+        );
         // Every shortcut maps to its bit.
         let (a, mut r, _) = setup();
         r.write(ENABLE_1, 4, u64::from(u32::MAX));

@@ -106,7 +106,7 @@ impl SysTimer {
             .filter(|&n| self.cs & (1 << n) == 0)
             .map(|n| Self::ticks_to_match(self.checked, self.compare[n]) - (now - self.checked))
             .min()
-            .map(|ticks| Duration::from_micros(ticks))
+            .map(Duration::from_micros)
     }
 
     fn read32(&mut self, offset: u64) -> u32 {
@@ -145,7 +145,7 @@ impl SysTimer {
 
 impl Device for SysTimer {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("bcm2835-systimer: {size}-byte read at {offset:#x}");
             return 0;
         }
@@ -153,7 +153,7 @@ impl Device for SysTimer {
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("bcm2835-systimer: {size}-byte write at {offset:#x}");
             return;
         }
