@@ -32,6 +32,17 @@
 //!
 //! The core timer is not the CPUs' generic timer counter here (those come from the board);
 //! it only serves reads of 0x1c/0x20.
+//!
+//! Wiring on a Pi 3 board (text, not a doctest):
+//!
+//! ```text
+//! let intc = LocalIntc::new(cpu_inputs);                       // one CpuInterrupts per core
+//! bus.insert(0x4000_0000, local_intc::SIZE, Box::new(intc.device()))?;
+//! // core c's generic timer outputs: IrqLine::new(intc.clone(), c << 16 | TIMER_CNTPNS), ...
+//! let ic = Armctrl::new(IrqLine::new(intc.clone(), GPU_IRQ), IrqLine::new(intc.clone(), GPU_FIQ));
+//! bus.insert(0x3f00_b200, armctrl::SIZE, Box::new(ic.device()))?;
+//! // timer thread: intc.poll() (LocalIntc::next_deadline says when it matters)
+//! ```
 
 use super::systimer::{host_clock, Clock};
 use armboard_bus::{CpuInterrupts, Device, IrqSink};

@@ -104,7 +104,10 @@ impl SysTimer {
         let now = self.counter();
         (0..4)
             .filter(|&n| self.cs & (1 << n) == 0)
-            .map(|n| Self::ticks_to_match(self.checked, self.compare[n]) - (now - self.checked))
+            .map(|n| {
+                Self::ticks_to_match(self.checked, self.compare[n])
+                    .saturating_sub(now.saturating_sub(self.checked))
+            })
             .min()
             .map(Duration::from_micros)
     }
@@ -266,6 +269,16 @@ mod tests {
         set_us(&now, 1300);
         t.poll();
         assert_eq!(t.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_clock_going_backwards_finds_no_matches_and_does_not_panic() {
+        let (mut t, now, _) = timer(10_000);
+        t.write(C0, 4, 9_500);
+        set_us(&now, 9_000);
+        t.poll();
+        assert_eq!(t.read(CS, 4), 0);
+        assert!(t.next_deadline().is_some());
     }
 
     #[test]
