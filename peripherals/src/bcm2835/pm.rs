@@ -532,7 +532,7 @@ mod tests {
         assert_eq!(pm.read(PM_RSTC + 1, 1), 1);
         let mut asb = Asb::new();
         asb.write(0x20, 4, 0);
-        assert_eq!(asb.read(0x20, 4), 0x6272_6467 as u64);
+        assert_eq!(asb.read(0x20, 4), 0x6272_6467);
         assert_eq!(asb.read(0x24, 4), 0);
     }
 
