@@ -840,7 +840,7 @@ impl Mailbox {
 
 impl Device for Mailbox {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("mbox: bad read of size {size} at {offset:#x}");
             return 0;
         }
@@ -848,7 +848,7 @@ impl Device for Mailbox {
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("mbox: bad write of size {size} at {offset:#x}");
             return;
         }
@@ -907,7 +907,7 @@ mod tests {
     fn transact(mb: &mut Mailbox) -> u32 {
         mb.write(MAIL0_CONFIG, 4, CONFIG_IHAVEDATAIRQEN as u64);
         assert_eq!(mb.read(MAIL1_STATUS, 4) as u32 & STATUS_FULL, 0);
-        mb.write(MAIL1_WRITE, 4, (0xc000_0000 | BUF | 8) as u64);
+        mb.write(MAIL1_WRITE, 4, 0xc000_0000 | BUF | 8);
         assert_eq!(mb.read(MAIL0_STATUS, 4) as u32 & STATUS_EMPTY, 0);
         mb.read(MAIL0_READ, 4) as u32
     }
@@ -1125,7 +1125,7 @@ mod tests {
         for (i, w) in [16u32, 0, 1, 0].iter().enumerate() {
             ram.store(end + i as u64 * 4, 4, *w as u64).unwrap();
         }
-        mb.write(MAIL1_WRITE, 4, (end | 8) as u64);
+        mb.write(MAIL1_WRITE, 4, end | 8);
         assert_eq!(rd(&ram, end + 4), CODE_ERROR);
         // FIFO overflow drops replies instead of growing.
         for _ in 0..20 {
