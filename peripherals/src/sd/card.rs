@@ -978,7 +978,7 @@ fn make_csd(c_size: u64, readonly: bool) -> [u8; 16] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn image(name: &str, bytes: u64) -> std::path::PathBuf {
