@@ -162,7 +162,9 @@ impl Parser {
         } else if lf.starts_with("edid=") {
             self.set_filter("edid", false);
         } else if lf.starts_with("gpio") && lf.contains('=') {
-            notes.push(format!("[{f}]: GPIO levels at boot are unknown, taken as not matching"));
+            notes.push(format!(
+                "[{f}]: GPIO levels at boot are unknown, taken as not matching"
+            ));
             self.set_filter("gpio", false);
         } else if lf.starts_with("hdmi:") {
             self.set_filter("hdmi", true);
@@ -210,11 +212,14 @@ impl Parser {
             };
             if word == "include" && !rest.is_empty() {
                 if depth >= MAX_INCLUDE_DEPTH {
-                    c.notes.push(format!("{at}: include {rest}: nested too deeply, ignored"));
+                    c.notes
+                        .push(format!("{at}: include {rest}: nested too deeply, ignored"));
                 } else if let Some(t) = read(rest) {
                     self.lines(&t, rest, board, read, c, depth + 1);
                 } else {
-                    c.notes.push(format!("{at}: include {rest}: not on the boot partition, ignored"));
+                    c.notes.push(format!(
+                        "{at}: include {rest}: not on the boot partition, ignored"
+                    ));
                 }
                 continue;
             }
@@ -232,20 +237,23 @@ impl Parser {
                     .collect();
                 let address = match it.next() {
                     None | Some("followkernel") => None,
-                    Some(a) => match parse_num(a) {
-                        Some(0) => None,
-                        Some(v) => Some(v),
-                        None => {
-                            c.notes.push(format!("{at}: initramfs address {a:?} is not a number: followkernel used"));
-                            None
+                    Some(a) => {
+                        match parse_num(a) {
+                            Some(0) => None,
+                            Some(v) => Some(v),
+                            None => {
+                                c.notes.push(format!("{at}: initramfs address {a:?} is not a number: followkernel used"));
+                                None
+                            }
                         }
-                    },
+                    }
                 };
                 c.initramfs = Some(InitramfsSpec { files, address });
                 continue;
             }
             let Some((k, v)) = line.split_once('=') else {
-                c.notes.push(format!("{at}: {line:?} is not key=value, ignored"));
+                c.notes
+                    .push(format!("{at}: {line:?} is not key=value, ignored"));
                 continue;
             };
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
@@ -276,7 +284,11 @@ impl Parser {
                 }
                 "ramfsfile" => {
                     let spec = c.initramfs.get_or_insert_with(InitramfsSpec::default);
-                    spec.files = v.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
+                    spec.files = v
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
                 }
                 "ramfsaddr" => {
                     let spec = c.initramfs.get_or_insert_with(InitramfsSpec::default);
@@ -402,7 +414,10 @@ pub fn plan(volume: &FatVolume, board: &PiBoard) -> Result<BootPlan, PiBootError
         Ok(b) => b,
         Err(super::FatError::NotFound(_)) => {
             let mut hint = String::new();
-            if !arm_64bit && cfg.get("kernel").is_none() && volume.is_file(&with(&prefix, &board.kernel64)) {
+            if !arm_64bit
+                && cfg.get("kernel").is_none()
+                && volume.is_file(&with(&prefix, &board.kernel64))
+            {
                 hint = format!(
                     "{} is there: set arm_64bit=1 in config.txt to boot it",
                     board.kernel64
@@ -500,7 +515,11 @@ pub fn plan(volume: &FatVolume, board: &PiBoard) -> Result<BootPlan, PiBootError
     let (cmdline, cmdline_file) = match volume.read_file_max(&cpath, 64 << 10) {
         Ok(b) => {
             let text = String::from_utf8_lossy(&b);
-            let joined: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let joined: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
             (joined.join(" "), Some(cpath))
         }
         Err(super::FatError::NotFound(_)) => {
@@ -519,7 +538,10 @@ pub fn plan(volume: &FatVolume, board: &PiBoard) -> Result<BootPlan, PiBootError
     // Memory: total_mem clamps, gpu_mem (or gpu_mem_<size>) comes off the top.
     let mut total = board.memory;
     if let Some(t) = cfg.get_int("total_mem") {
-        total = t.saturating_mul(MIB).clamp(128 * MIB, board.memory.max(128 * MIB)).min(board.memory);
+        total = t
+            .saturating_mul(MIB)
+            .clamp(128 * MIB, board.memory.max(128 * MIB))
+            .min(board.memory);
     }
     let mut gpu = if total >= 1 << 30 { 76 } else { 64 };
     if let Some(g) = cfg.get_int("gpu_mem") {
@@ -555,7 +577,10 @@ pub fn plan(volume: &FatVolume, board: &PiBoard) -> Result<BootPlan, PiBootError
     let mut dt = Vec::new();
     let dt_changed = apply_dt(volume, &cfg, &prefix, &mut dtb, &mut dt)?;
     if dt_changed {
-        notes.push(format!("{}: rewritten with the applied overlays/parameters", dtb.name));
+        notes.push(format!(
+            "{}: rewritten with the applied overlays/parameters",
+            dtb.name
+        ));
     }
 
     Ok(BootPlan {
@@ -639,7 +664,10 @@ fn apply_dt(
                 let bytes = match volume.read_file_max(&file, 4 << 20) {
                     Ok(b) => b,
                     Err(super::FatError::NotFound(_)) => {
-                        out.push(note(false, format!("{file} not on the boot partition, ignored")));
+                        out.push(note(
+                            false,
+                            format!("{file} not on the boot partition, ignored"),
+                        ));
                         continue;
                     }
                     Err(e) => {

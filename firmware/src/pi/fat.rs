@@ -214,16 +214,13 @@ impl FatVolume {
             FatKind::Fat16 => fat_bytes / 2,
             FatKind::Fat32 => fat_bytes / 4,
         };
-        let cluster_count = clusters
-            .min(entry_limit.saturating_sub(2))
-            .min(0x0fff_fff5) as u32;
+        let cluster_count = clusters.min(entry_limit.saturating_sub(2)).min(0x0fff_fff5) as u32;
         let mut fat_index = 0u64;
         let root = match kind {
             FatKind::Fat32 => {
                 if root_entries != 0 || fat16 != 0 {
                     return Err(FatError::Corrupt(
-                        "FAT32 by cluster count but with a FAT16 root directory or FAT size"
-                            .into(),
+                        "FAT32 by cluster count but with a FAT16 root directory or FAT size".into(),
                     ));
                 }
                 let flags = le16(&bs, 40);
@@ -587,7 +584,11 @@ fn parse_dir(b: &[u8]) -> Vec<DirEntry> {
         } else {
             e3
         };
-        let mut name = if le.is_empty() { lb } else { format!("{lb}.{le}") };
+        let mut name = if le.is_empty() {
+            lb
+        } else {
+            format!("{lb}.{le}")
+        };
         if let Some(long) = long_name(&lfn, lfn_checksum(short)) {
             name = long;
         }
@@ -688,7 +689,10 @@ mod tests {
         let e = v.read_file_max("big.bin", u64::MAX).unwrap_err();
         assert!(e.to_string().contains("chain holds only"), "{e}");
         assert!(matches!(v.read_file("nope"), Err(FatError::NotFound(_))));
-        assert!(matches!(v.read_file("hello.txt/x"), Err(FatError::NotFound(_))));
+        assert!(matches!(
+            v.read_file("hello.txt/x"),
+            Err(FatError::NotFound(_))
+        ));
     }
 
     #[test]

@@ -185,11 +185,17 @@ mod tests {
     fn missing_signature_and_partitions_past_the_end_are_errors() {
         let mut s = mbr(&[(0x0c, 1, 10)]);
         s[511] = 0;
-        assert!(matches!(parse(&s, 1 << 20), Err(MbrError::NoSignature(0x55, 0))));
+        assert!(matches!(
+            parse(&s, 1 << 20),
+            Err(MbrError::NoSignature(0x55, 0))
+        ));
         let s = mbr(&[(0x0c, 2048, 4096)]);
         let e = parse(&s, 4096 * 512).unwrap_err();
         assert!(e.to_string().contains("outside"), "{e}");
-        assert!(matches!(parse(&s[..100], 1 << 20), Err(MbrError::TooShort(100))));
+        assert!(matches!(
+            parse(&s[..100], 1 << 20),
+            Err(MbrError::TooShort(100))
+        ));
         // u32::MAX start and length do not overflow.
         let s = mbr(&[(0x0c, u32::MAX, u32::MAX)]);
         assert!(parse(&s, u64::MAX).is_ok());

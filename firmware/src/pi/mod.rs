@@ -167,7 +167,10 @@ pub struct BootPlan {
 impl BootPlan {
     /// The device tree with `/chosen` bootargs (the cmdline), the initrd range and `/memory`
     /// (0..arm_memory) set, as the firmware passes it.
-    pub fn patched_dtb(&self, initrd: Option<std::ops::Range<u64>>) -> Result<Vec<u8>, PiBootError> {
+    pub fn patched_dtb(
+        &self,
+        initrd: Option<std::ops::Range<u64>>,
+    ) -> Result<Vec<u8>, PiBootError> {
         let bad = |e: crate::fdt::FdtError| PiBootError::BadDtb {
             file: self.dtb.name.clone(),
             why: e.to_string(),

@@ -32,7 +32,11 @@ pub type Param = (String, Option<String>);
 
 /// Applies `overlay` to `base` with `params` for the overlay's own `__overrides__`. Returns
 /// one note per parameter (applied or why not). On error `base` is unchanged.
-pub fn apply_overlay(base: &mut Fdt, overlay: &Fdt, params: &[Param]) -> Result<Vec<String>, String> {
+pub fn apply_overlay(
+    base: &mut Fdt,
+    overlay: &Fdt,
+    params: &[Param],
+) -> Result<Vec<String>, String> {
     let mut b = base.clone();
     let mut ov = overlay.clone();
     let delta = b.max_phandle();
@@ -51,7 +55,9 @@ pub fn apply_overlay(base: &mut Fdt, overlay: &Fdt, params: &[Param]) -> Result<
             .map(<[u8]>::to_vec);
         let shown = show_param(name, value.as_deref());
         match decl {
-            None => notes.push(format!("{shown}: the overlay has no such parameter, ignored")),
+            None => notes.push(format!(
+                "{shown}: the overlay has no such parameter, ignored"
+            )),
             Some(d) => match apply_decl(&d, value.as_deref(), &mut ov, Some(&mut b)) {
                 Ok(()) => notes.push(format!("{shown}: applied")),
                 Err(e) => notes.push(format!("{shown}: not applied: {e}")),
@@ -75,7 +81,11 @@ pub fn apply_overlay(base: &mut Fdt, overlay: &Fdt, params: &[Param]) -> Result<
     if let Some(syms) = ov.root.child("__symbols__") {
         let mut add = Vec::new();
         for p in &syms.props {
-            let Some(s) = ov.root.child("__symbols__").and_then(|n| n.prop_str(&p.name)) else {
+            let Some(s) = ov
+                .root
+                .child("__symbols__")
+                .and_then(|n| n.prop_str(&p.name))
+            else {
                 continue;
             };
             for (frag, target) in &targets {
@@ -122,7 +132,10 @@ pub fn show_param(name: &str, value: Option<&str>) -> String {
     }
 }
 
-fn for_each_node(n: &mut Node, f: &mut dyn FnMut(&mut Node) -> Result<(), String>) -> Result<(), String> {
+fn for_each_node(
+    n: &mut Node,
+    f: &mut dyn FnMut(&mut Node) -> Result<(), String>,
+) -> Result<(), String> {
     f(n)?;
     for c in &mut n.children {
         for_each_node(c, f)?;
@@ -162,7 +175,10 @@ fn add_at(value: &mut [u8], off: usize, delta: u32, what: &str) -> Result<(), St
 fn local_fixups(node: &mut Node, fix: &Node, delta: u32, path: &str) -> Result<(), String> {
     for fp in &fix.props {
         let Some(offsets) = fix.prop_cells(&fp.name) else {
-            return Err(format!("__local_fixups__{path}: {} is not a cell list", fp.name));
+            return Err(format!(
+                "__local_fixups__{path}: {} is not a cell list",
+                fp.name
+            ));
         };
         let what = format!("{path}/{}", fp.name);
         let target = node
@@ -240,7 +256,9 @@ fn resolve_fixups(ov: &mut Fdt, b: &mut Fdt) -> Result<(), String> {
             let cell = off
                 .checked_add(4)
                 .and_then(|e| v.value.get_mut(off..e))
-                .ok_or_else(|| format!("__fixups__ {label}: offset {off} outside {npath}:{prop}"))?;
+                .ok_or_else(|| {
+                    format!("__fixups__ {label}: offset {off} outside {npath}:{prop}")
+                })?;
             cell.copy_from_slice(&ph.to_be_bytes());
         }
     }
@@ -264,7 +282,10 @@ fn fragment_target(frag: &Node, ov: &Fdt, b: &Fdt) -> Result<String, String> {
                 frag.name
             ));
         }
-        return Err(format!("{}: target phandle {ph:#x} is not in the base DTB", frag.name));
+        return Err(format!(
+            "{}: target phandle {ph:#x} is not in the base DTB",
+            frag.name
+        ));
     }
     if let Some(tp) = frag.prop_str("target-path") {
         let path = if tp.starts_with('/') {
@@ -276,7 +297,10 @@ fn fragment_target(frag: &Node, ov: &Fdt, b: &Fdt) -> Result<String, String> {
                 .ok_or_else(|| format!("{}: target-path {tp:?} is not an alias", frag.name))?
         };
         if b.node(&path).is_none() {
-            return Err(format!("{}: target-path {path} is not in the base DTB", frag.name));
+            return Err(format!(
+                "{}: target-path {path} is not in the base DTB",
+                frag.name
+            ));
         }
         return Ok(path);
     }
@@ -428,7 +452,9 @@ fn apply_decl(
                             })?;
                             (o, p)
                         }
-                        None => return Err(format!("target phandle {phandle:#x} is not in the tree")),
+                        None => {
+                            return Err(format!("target phandle {phandle:#x} is not in the tree"))
+                        }
                     },
                 };
                 let node = t
@@ -497,7 +523,12 @@ fn parse_bytes(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// Applies one `prop[type][offset][=literal]` target to `node`.
-fn set_target(node: &mut Node, spec: &str, cell: Option<u32>, value: Option<&str>) -> Result<(), String> {
+fn set_target(
+    node: &mut Node,
+    spec: &str,
+    cell: Option<u32>,
+    value: Option<&str>,
+) -> Result<(), String> {
     let split = spec
         .char_indices()
         .find(|&(i, c)| matches!(c, '.' | ';' | ':' | '?' | '!' | '[' | '=') || (c == '#' && i > 0))
@@ -537,7 +568,10 @@ fn set_target(node: &mut Node, spec: &str, cell: Option<u32>, value: Option<&str
                     .map_err(|_| format!("bad offset in {spec:?}"))?
             };
             let v = int_value(input)?;
-            let end = off.checked_add(width).filter(|&e| e <= 1 << 16).ok_or("offset too large")?;
+            let end = off
+                .checked_add(width)
+                .filter(|&e| e <= 1 << 16)
+                .ok_or("offset too large")?;
             let mut val = node.prop(prop).map(<[u8]>::to_vec).unwrap_or_default();
             if val.len() < end {
                 val.resize(end, 0);
@@ -639,10 +673,17 @@ mod tests {
         let n = f.node("/uart@7e215040").expect("reg renamed the node");
         assert_eq!(n.prop_str("status"), Some("okay"));
         assert_eq!(n.prop("dma-coherent"), Some(&[][..]));
-        assert_eq!(n.prop("local-mac-address"), Some(&[0xb8, 0x27, 0xeb, 1, 2, 3][..]));
+        assert_eq!(
+            n.prop("local-mac-address"),
+            Some(&[0xb8, 0x27, 0xeb, 1, 2, 3][..])
+        );
         assert_eq!(n.prop_cells("reg"), Some(vec![0x7e21_5040, 0x200]));
-        assert!(apply_dtparam(&mut f, "table", Some("a")).unwrap_err().contains("lookup"));
-        assert!(apply_dtparam(&mut f, "nope", None).unwrap_err().contains("no parameter"));
+        assert!(apply_dtparam(&mut f, "table", Some("a"))
+            .unwrap_err()
+            .contains("lookup"));
+        assert!(apply_dtparam(&mut f, "nope", None)
+            .unwrap_err()
+            .contains("no parameter"));
         assert!(apply_dtparam(&mut f, "uart0", Some("maybe")).is_err());
         let mut plain = Fdt::new();
         assert!(apply_dtparam(&mut plain, "audio", Some("on"))
@@ -657,7 +698,10 @@ mod tests {
         d.pop();
         f.root.child_mut("__overrides__").unwrap().set("bad", d);
         assert!(apply_dtparam(&mut f, "bad", None).is_err());
-        f.root.child_mut("__overrides__").unwrap().set("short", vec![0, 0]);
+        f.root
+            .child_mut("__overrides__")
+            .unwrap()
+            .set("short", vec![0, 0]);
         assert!(apply_dtparam(&mut f, "short", None).is_err());
     }
 }
