@@ -577,3 +577,50 @@ fn debian_dtb_without_symbols_reports_what_it_cannot_apply() {
     assert_eq!(f.node("/soc"), orig.node("/soc"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn corrupted_fat32_volume_gives_errors_not_panics() {
+    let dir = tmpdir("corrupt");
+    let data = noise(20_000, 4);
+    let img = fat_image(&dir, 32, &[("dir/a-long-name.bin", &data), ("b.txt", b"b")]);
+    let good = std::fs::read(&img).unwrap();
+    let vol = FatVolume::from_bytes(good.clone()).unwrap();
+    assert_eq!(vol.read_file("dir/a-long-name.bin").unwrap(), data);
+    // Boot sector, FSInfo, the start of the FAT and the first data clusters.
+    let fat_start = u16::from_le_bytes([good[14], good[15]]) as usize * 512;
+    let data_start =
+        fat_start + 2 * u32::from_le_bytes([good[36], good[37], good[38], good[39]]) as usize * 512;
+    let spots = (0..96)
+        .chain(fat_start..fat_start + 64)
+        .chain(data_start..data_start + 160);
+    let shared = Shared(std::sync::Arc::new(std::sync::RwLock::new(good)));
+    for at in spots {
+        for x in [0x01u8, 0x80, 0xff] {
+            shared.flip(at, x);
+            let len = shared.0.read().unwrap().len() as u64;
+            if let Ok(v) = FatVolume::open(Box::new(shared.clone()), 0, len) {
+                let _ = v.read_file("dir/a-long-name.bin");
+                let _ = v.read_file("b.txt");
+                let _ = v.list("dir");
+            }
+            shared.flip(at, x);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An in-memory volume the test corrupts in place.
+#[derive(Clone)]
+struct Shared(std::sync::Arc<std::sync::RwLock<Vec<u8>>>);
+
+impl Shared {
+    fn flip(&self, at: usize, x: u8) {
+        self.0.write().unwrap()[at] ^= x;
+    }
+}
+
+impl pi::fat::Storage for Shared {
+    fn read_exact_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+        pi::fat::Storage::read_exact_at(&*self.0.read().unwrap(), buf, at)
+    }
+}

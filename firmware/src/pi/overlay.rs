@@ -509,7 +509,7 @@ fn fragment_ops(tree: &mut Fdt, ops: &str, value: Option<&str>) -> Result<(), St
 
 fn parse_bytes(s: &str) -> Result<Vec<u8>, String> {
     let hex: String = s.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return Err(format!("{s:?} is not a byte string"));
     }
     (0..hex.len())
