@@ -451,7 +451,17 @@ impl Device for Dma {
         let v = value as u32;
         match offset {
             INT_STATUS => log::debug!("dma: write to read-only INT_STATUS"),
-            ENABLE => self.enable = v & 0xffff,
+            ENABLE => {
+                let newly = v & !self.enable;
+                self.enable = v & 0xffff;
+                // A channel activated while disabled starts when it is enabled.
+                for c in 0..CHANNELS {
+                    let ch = &self.chans[c];
+                    if newly & (1 << c) != 0 && ch.cs & CS_ACTIVE != 0 && ch.conblk_ad != 0 {
+                        self.run(c);
+                    }
+                }
+            }
             o if o < (CHANNELS as u64) << 8 => self.write_chan((o >> 8) as usize, o & 0xff, v),
             _ => log::debug!("dma: write {v:#x} to unknown offset {offset:#x}"),
         }
@@ -797,6 +807,12 @@ mod tests {
         put_cb(&ram, 0x10a0, [TI_INTEN, 0, 0, 4, 0, 0]);
         start(&mut dma, 2, 0x10a0);
         assert_eq!(dma.read(chan(2, CS), 4) as u32 & CS_END, 0);
+        dma.write(ENABLE, 4, 0x7fff);
+        assert_ne!(
+            dma.read(chan(2, CS), 4) as u32 & CS_END,
+            0,
+            "runs once enabled"
+        );
         // Odd accesses.
         assert_eq!(dma.read(0xf00, 4), 0);
         assert_eq!(dma.read(0x1, 4), 0);
