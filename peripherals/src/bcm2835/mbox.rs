@@ -761,6 +761,10 @@ impl Mailbox {
         &self.firmware
     }
 
+    pub fn firmware_mut(&mut self) -> &mut Firmware {
+        &mut self.firmware
+    }
+
     fn update_irq(&mut self) {
         let level = self.config0 & CONFIG_IHAVEDATAIRQEN != 0 && !self.fifo.is_empty();
         if level != self.irq_level {

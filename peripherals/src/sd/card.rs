@@ -322,13 +322,9 @@ impl SdCard {
             let r = self.app_command(cmd, arg);
             self.app_cmd = false;
             if let Some(r) = r {
-                return Some(r);
+                return r;
             }
             // Not an application command: run it as the ordinary command of that number.
-            if self.status & status::ILLEGAL_COMMAND == 0 {
-                return self.std_command(cmd, arg);
-            }
-            return None;
         }
         self.std_command(cmd, arg)
     }
@@ -578,8 +574,16 @@ impl SdCard {
         }
     }
 
-    fn app_command(&mut self, cmd: u8, arg: u32) -> Option<Response> {
+    /// An application command; `None` when `cmd` is not one.
+    fn app_command(&mut self, cmd: u8, arg: u32) -> Option<Option<Response>> {
         let st = self.state;
+        if !matches!(cmd, 6 | 13 | 22 | 23 | 41 | 42 | 51) {
+            return None;
+        }
+        Some(self.app_command_known(cmd, arg, st))
+    }
+
+    fn app_command_known(&mut self, cmd: u8, arg: u32, st: State) -> Option<Response> {
         use State::*;
         match cmd {
             41 => {
@@ -653,8 +657,7 @@ impl SdCard {
                 self.start_fixed(self.scr().to_vec());
                 Some(Response::R1(s))
             }
-            // Other numbers fall through to the ordinary commands.
-            _ => None,
+            _ => self.illegal(),
         }
     }
 
@@ -1160,6 +1163,43 @@ pub(crate) mod tests {
         assert_eq!(card.read_data(&mut st), 64);
         assert_eq!(st[16] & 0xf, 1);
         assert!(card.high_speed());
+        std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn app_commands_return_sd_status_written_blocks_and_scr() {
+        let p = image("acmd", 2 * 1024 * 1024);
+        let mut card = SdCard::open(&p, false).unwrap();
+        let rca = (init(&mut card) as u32) << 16;
+        card.command(55, rca).unwrap();
+        card.command(6, 2).unwrap();
+        card.command(55, rca).unwrap();
+        let r = card.command(13, 0).unwrap().short();
+        assert_ne!(r & status::APP_CMD, 0);
+        let mut ssr = [0u8; 64];
+        assert_eq!(card.read_data(&mut ssr), 64);
+        assert_eq!(ssr[0] >> 6, 2, "4-bit bus in the SD status");
+        card.command(25, 0).unwrap();
+        card.write_data(&[1; 3 * BLOCK]);
+        card.command(12, 0).unwrap();
+        card.command(55, rca).unwrap();
+        card.command(22, 0).unwrap();
+        let mut n = [0u8; 4];
+        assert_eq!(card.read_data(&mut n), 4);
+        assert_eq!(u32::from_be_bytes(n), 3);
+        card.command(55, rca).unwrap();
+        card.command(51, 0).unwrap();
+        let mut scr = [0u8; 8];
+        assert_eq!(card.read_data(&mut scr), 8);
+        assert_eq!(scr[1] & 0x0f, 5, "1- and 4-bit buses");
+        // Plain CMD13 again is the status, and CMD16 with a bad length is flagged.
+        assert_eq!(card.command(13, rca).unwrap().short() & status::APP_CMD, 0);
+        let st = card.command(16, 4096).unwrap().short();
+        assert_ne!(st & status::BLOCK_LEN_ERROR, 0);
+        assert_eq!(
+            card.command(16, 512).unwrap().short() & status::BLOCK_LEN_ERROR,
+            0
+        );
         std::fs::remove_file(p).unwrap();
     }
 

@@ -466,7 +466,6 @@ impl Sdhci {
             }
             INT_ENABLE => {
                 self.set_reg(INT_ENABLE, merged & !INT_ERROR);
-                self.status &= self.reg(INT_ENABLE) | INT_CARD_INSERT | INT_CARD_REMOVE;
                 self.status &= self.reg(INT_ENABLE);
             }
             INT_SIGNAL => self.set_reg(INT_SIGNAL, merged & !INT_ERROR),

@@ -351,7 +351,9 @@ impl Sdhost {
             SDHCFG => self.hcfg = value & 0x7ff,
             SDHBCT => self.hbct = value,
             SDDATA => self.write_data(value),
-            SDHBLC => self.hblc = value & 0x1ff,
+            // Documented as 9 bits, but Linux asks for up to 1024 blocks (512 KiB requests):
+            // the whole value counts.
+            SDHBLC => self.hblc = value,
             _ => log::debug!("sdhost: write {value:#x} to unknown register {reg:#x}"),
         }
         self.update_irq();
@@ -682,6 +684,26 @@ mod tests {
         for blk in 0..4 {
             assert_eq!(bytes[blk * 512], 8 + blk as u8);
         }
+        assert_eq!(d.h.card().unwrap().state(), crate::sd::card::State::Tran);
+        std::fs::remove_file(p).unwrap();
+    }
+
+    #[test]
+    fn dma_read_of_a_maximal_request_of_1024_blocks() {
+        let p = image("sdhost-dma-big", 4 * 1024 * 1024);
+        let mut d = Driver::new(Some(SdCard::open(&p, false).unwrap()));
+        d.init_card();
+        d.cmd(23, 1024, R1).unwrap();
+        d.wr(SDHBCT, 512);
+        d.wr(SDHBLC, 1024);
+        d.cmd(18, 0, R1 | CMD_READ).unwrap();
+        let mut last = 0;
+        for _ in 0..(1024 * 128) {
+            last = d.rd(SDDATA);
+        }
+        d.wait_transfer_complete();
+        assert_eq!(d.rd(SDHSTS) & 0xf8, 0);
+        assert_eq!(last, 0, "beyond the pattern the image is zero");
         assert_eq!(d.h.card().unwrap().state(), crate::sd::card::State::Tran);
         std::fs::remove_file(p).unwrap();
     }
