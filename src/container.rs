@@ -81,7 +81,11 @@ impl Drop for TempDir {
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    let crate::Machine::Virt = a.machine;
+    anyhow::ensure!(
+        a.machine == crate::Machine::Virt,
+        "armboard run --machine {:?}: containers run on virt for now",
+        a.machine
+    );
     let mut c = Container::greeting();
     c.hostname = a.hostname.clone();
     let tmp = TempDir(std::env::temp_dir().join(format!(
