@@ -239,6 +239,10 @@ fn exit_status(outcome: armboard_machines::system::Outcome, timeout: Option<u64>
     use armboard_machines::system::Outcome;
     match outcome {
         Outcome::PowerOff | Outcome::Quit => 0,
+        Outcome::Halted => {
+            eprintln!("armboard: the guest halted without powering off; the board is stopped");
+            0
+        }
         Outcome::Reset => {
             eprintln!("armboard: the guest reset the board");
             EXIT_GUEST_RESET
