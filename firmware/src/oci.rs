@@ -293,6 +293,41 @@ pub fn apply_layer(tar: &[u8], root: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The image as one uncompressed tar stream for `ctr images import`: a tarball is
+/// decompressed (ctr reads plain tar only), an OCI layout directory is archived; the
+/// result is padded to whole 512-byte sectors (it becomes a disk).
+pub fn import_archive(image: &Path) -> Result<Vec<u8>, OciError> {
+    let md = std::fs::metadata(image).map_err(|e| OciError::Io(image.into(), e))?;
+    let mut data = if md.is_dir() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut todo = vec![PathBuf::new()];
+        while let Some(rel) = todo.pop() {
+            let dir = image.join(&rel);
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .map_err(|e| OciError::Io(dir.clone(), e))?
+                .filter_map(|e| e.ok())
+                .collect();
+            names.sort_by_key(|e| e.file_name());
+            for e in names {
+                let name = rel.join(e.file_name());
+                let ft = e.file_type().map_err(|err| OciError::Io(e.path(), err))?;
+                if ft.is_dir() {
+                    todo.push(name);
+                } else if ft.is_file() {
+                    b.append_path_with_name(e.path(), &name)
+                        .map_err(|err| OciError::Io(e.path(), err))?;
+                }
+            }
+        }
+        b.into_inner().map_err(|e| OciError::Io(image.into(), e))?
+    } else {
+        let raw = std::fs::read(image).map_err(|e| OciError::Io(image.into(), e))?;
+        decompress(&raw).map_err(|e| bad(format!("not an image archive: {e}")))?
+    };
+    data.resize(data.len().next_multiple_of(512), 0);
+    Ok(data)
+}
+
 fn remove(p: &Path) {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => {
