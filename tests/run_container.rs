@@ -416,6 +416,24 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
     );
     expect_error(&["run", "--env", "NOEQUALS"], 125, "KEY=VALUE");
     expect_error(
+        &["run", "--runtime", "containerd"],
+        125,
+        "--runtime containerd runs an image: give --oci IMAGE",
+    );
+    expect_error(
+        &[
+            "run",
+            "--runtime",
+            "containerd",
+            "--oci",
+            "/nonexistent.tar",
+            "--pids-limit",
+            "5",
+        ],
+        125,
+        "--pids-limit is not supported with --runtime containerd",
+    );
+    expect_error(
         &["run", "--container-memory", "lots"],
         125,
         "--container-memory",

@@ -36,6 +36,12 @@
 //! markers. `oom` and `pids` count the kernel's "memory cgroup out of memory" and "fork
 //! rejected by pids controller" messages during the run. Instead of `EXIT`, the guest prints
 //! `@@N-NOTFOUND@@` when the command is not in the container, or `@@N-FAIL why@@`.
+//!
+//! Each [`Runtime`] has its own base image: crun's as above; runc's runs the same bundle
+//! with `runc run`; containerd's (containerd, ctr, containerd-shim-runc-v2, runc) has a
+//! stage 2 that starts containerd, imports the OCI archive the host put on `/dev/vda`
+//! with `ctr images import` and runs it with `ctr run --rm` (arguments in the run
+//! archive's `container/ctr-args`), with the same markers.
 
 use crate::deb::{self, Cache, DebError, Sysroot};
 use crate::initramfs::{Compression, Initramfs, InitramfsError};

@@ -376,6 +376,41 @@ mod tests {
         e.finish().unwrap()
     }
 
+    #[test]
+    fn import_archive_is_a_plain_tar_of_the_layout_in_whole_sectors() {
+        let d = tmp("import");
+        std::fs::create_dir_all(d.join("layout/blobs/sha256")).unwrap();
+        std::fs::write(d.join("layout/index.json"), "{}").unwrap();
+        std::fs::write(d.join("layout/blobs/sha256/ab"), "blob").unwrap();
+        let names = |data: &[u8]| {
+            let mut ar = tar::Archive::new(data);
+            let mut v: Vec<(String, String)> = ar
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let mut e = e.unwrap();
+                    let mut s = String::new();
+                    e.read_to_string(&mut s).unwrap();
+                    (e.path().unwrap().to_string_lossy().into_owned(), s)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let want = vec![
+            ("blobs/sha256/ab".to_string(), "blob".to_string()),
+            ("index.json".to_string(), "{}".to_string()),
+        ];
+        let from_dir = import_archive(&d.join("layout")).unwrap();
+        assert_eq!(from_dir.len() % 512, 0);
+        assert_eq!(names(&from_dir), want);
+        // A gzip'd tarball comes back decompressed.
+        std::fs::write(d.join("image.tar.gz"), gz(&from_dir)).unwrap();
+        let from_gz = import_archive(&d.join("image.tar.gz")).unwrap();
+        assert_eq!(from_gz, from_dir);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     fn sha(data: &[u8]) -> String {
         // Any unique name works: the reader trusts the digests it is given.
         format!("sha256:{:064x}", crate::deb::fnv1a(data))
