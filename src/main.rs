@@ -282,7 +282,11 @@ enum ImageCmd {
     Kernel,
     /// Build (or find in the cache) the guest image `armboard run` boots: prints the kernel
     /// and initramfs paths.
-    Build,
+    Build {
+        /// The image of this container runtime (see `armboard run --runtime`).
+        #[arg(long, value_enum, default_value = "crun")]
+        runtime: container::RuntimeArg,
+    },
     /// Build a busybox initramfs (gzip-compressed cpio) for Debian's arm64 kernel.
     Initramfs {
         /// Where to write it.
@@ -405,9 +409,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Boot(a) => boot(a),
         Cmd::Run(a) => container::run(a),
-        Cmd::Image(ImageCmd::Build) => {
+        Cmd::Image(ImageCmd::Build { runtime }) => {
             let t = std::time::Instant::now();
-            let g = container::build_image()?;
+            let g = container::build_image(runtime)?;
             eprintln!(
                 "armboard: guest image {} ({} in {:.1?})",
                 g.key,
