@@ -105,11 +105,10 @@ impl Drop for TempDir {
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    anyhow::ensure!(
-        a.machine == crate::Machine::Virt,
-        "armboard run --machine {:?}: containers run on virt for now",
-        a.machine
-    );
+    let pi = a.machine == crate::Machine::Raspi3b;
+    if pi && (a.smp != 1 || a.memory != "1G") {
+        bail!("--smp and --memory are for virt: the Raspberry Pi 3 B has 4 cores and 1 GiB");
+    }
     let runtime = Runtime::from(a.runtime);
     if runtime == Runtime::Containerd {
         if a.oci.is_none() {
@@ -233,17 +232,32 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let nonce = nonce();
     let exe = std::env::current_exe().context("finding the armboard executable")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("boot")
-        .args(["--machine", "virt", "--smp", &a.smp.to_string()])
-        .args(["--memory", &a.memory])
-        .args(["--engine", engine_name(a.engine)])
+    cmd.arg("boot");
+    if pi {
+        cmd.args(["--machine", "raspi3b", "--dtb"])
+            .arg(image.dtbs.join("broadcom/bcm2837-rpi-3-b.dtb"));
+    } else {
+        cmd.args(["--machine", "virt", "--smp", &a.smp.to_string()])
+            .args(["--memory", &a.memory]);
+    }
+    cmd.args(["--engine", engine_name(a.engine)])
         .arg("--kernel")
         .arg(&image.kernel)
         .arg("--initrd")
         .arg(&initrd);
     let mut append = format!("console=ttyAMA0 panic=-1 quiet armboard_nonce={nonce}");
+    if pi {
+        append.push_str(" armboard_board=raspi armboard_disk_dev=/dev/mmcblk0");
+    }
     if let Some(d) = &drive {
-        if runtime == Runtime::Containerd {
+        if pi {
+            // The disk is the board's SD card, which shows whole 512 KiB units only.
+            sd_card_size(d)?;
+            cmd.arg("--sd").arg(d);
+            if runtime != Runtime::Containerd {
+                append.push_str(" armboard_disk=1");
+            }
+        } else if runtime == Runtime::Containerd {
             let mut spec = d.clone().into_os_string();
             spec.push(",readonly");
             cmd.arg("--drive").arg(spec);
@@ -327,6 +341,22 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     );
     Ok(EXIT_ERROR)
+}
+
+/// Pads a disk image to what an SD card can describe: whole 512 KiB units, at least 1 MiB
+/// (the padding is zeros after the file system or archive).
+fn sd_card_size(img: &Path) -> anyhow::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(img)
+        .with_context(|| format!("opening {}", img.display()))?;
+    let len = f.metadata()?.len();
+    let want = len.next_multiple_of(512 << 10).max(1 << 20);
+    if want != len {
+        f.set_len(want)
+            .with_context(|| format!("resizing {}", img.display()))?;
+    }
+    Ok(())
 }
 
 fn tail(b: &[u8], n: usize) -> &[u8] {

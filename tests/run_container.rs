@@ -512,3 +512,35 @@ fn missing_command_in_the_builtin_container_is_reported_by_the_guest() {
         BOOT_LIMIT,
     );
 }
+
+/// Counts the CPUs in /proc/cpuinfo with the shell alone.
+const COUNT_CPUS: &str = r#"n=0
+while read -r k rest; do [ "$k" = processor ] && n=$((n + 1)); done < /proc/cpuinfo
+echo "cpus=$n"
+"#;
+
+#[test]
+fn an_oci_image_runs_on_the_raspberry_pi_3b_from_its_sd_card() {
+    // The same image as on virt; on the Pi its root file system is the board's SD card
+    // (mmcblk0 through the SDHOST controller and DMA) and the watchdog powers it off.
+    let dir = work_dir("oci-pi");
+    let img = oci_layout(&dir, "arm64");
+    let out = armboard(
+        &[
+            "run",
+            "--machine",
+            "raspi3b",
+            "--oci",
+            img.to_str().unwrap(),
+            "--",
+            &format!("{OCI_SCRIPT_HEAD}{COUNT_CPUS}exit 5\n"),
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(5), "{ctx}");
+    for want in ["msg=from layer 2", "cwd=/app", "secret=gone", "cpus=4"] {
+        assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
+    }
+}

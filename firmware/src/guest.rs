@@ -57,6 +57,10 @@ const FORMAT: &str = "armboard-guest-1";
 /// guest from the start).
 pub const MODULES: &[&str] = &["virtio_mmio", "virtio_rng"];
 
+/// Modules a Raspberry Pi guest loads (`armboard_board=raspi`): the SD host controller the
+/// container's disk is on, and the watchdog, which powers the board off.
+pub const PI_MODULES: &[&str] = &["bcm2835", "bcm2835_wdt"];
+
 /// Modules loaded only when the container's root is on a disk (`armboard_disk=1` on the
 /// kernel command line): loading ext4 costs seconds under emulation.
 pub const DISK_MODULES: &[&str] = &["virtio_blk", "crc32c_generic", "ext4", "overlay"];
@@ -88,6 +92,8 @@ fn io_err(p: &Path) -> impl FnOnce(std::io::Error) -> GuestError + '_ {
 pub struct GuestImage {
     /// The kernel (Debian's `vmlinuz`).
     pub kernel: PathBuf,
+    /// The kernel package's device trees (e.g. `broadcom/bcm2837-rpi-3-b.dtb`).
+    pub dtbs: PathBuf,
     /// The base initramfs (gzip-compressed newc cpio).
     pub initrd: PathBuf,
     /// Its cache key.
@@ -106,6 +112,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 read up rest < /proc/uptime; echo "armboard-init: stage 1 at ${up}s"
 @MODULES@
+if [ "$armboard_board" = raspi ]; then
+@PI_MODULES@
+fi
 if [ -n "$armboard_disk" ]; then
 @DISK_MODULES@
 fi
@@ -133,8 +142,11 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
 mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 echo armboard > /proc/sys/kernel/hostname
+D=${armboard_disk_dev:-/dev/vda}
 if [ -n "$armboard_disk" ]; then
-  mount -t ext4 /dev/vda $B/rootfs || fail "cannot mount the container's disk"
+  # An SD card appears when its controller has probed it.
+  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+  mount -t ext4 $D $B/rootfs || fail "cannot mount the container's disk"
 else
   # A busybox root: the guest's busybox (hard-linked), its applets as links to
   # /bin/busybox, which is the same path inside the container.
@@ -275,7 +287,9 @@ mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 read -r host < $B/hostname
 echo "$host" > /proc/sys/kernel/hostname
-[ -b /dev/vda ] || fail "no disk with the image archive"
+D=${armboard_disk_dev:-/dev/vda}
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+[ -b $D ] || fail "no disk with the image archive"
 export CONTAINERD_ADDRESS=/run/containerd/containerd.sock CONTAINERD_NAMESPACE=armboard CONTAINERD_SNAPSHOTTER=native
 containerd --config /armboard/containerd.toml >/run/containerd.log 2>&1 &
 i=0
@@ -285,7 +299,7 @@ while [ ! -S $CONTAINERD_ADDRESS ]; do
   sleep 0.1
 done
 read up rest < /proc/uptime; echo "armboard-init: containerd is up at ${up}s"
-ctr images import --index-name armboard/image:latest /dev/vda >/run/import.log 2>&1 || { tail -n 20 /run/import.log; fail "ctr images import failed"; }
+ctr images import --index-name armboard/image:latest $D >/run/import.log 2>&1 || { tail -n 20 /run/import.log; fail "ctr images import failed"; }
 read up rest < /proc/uptime; echo "armboard-init: image imported at ${up}s; starting the container"
 . $B/ctr-args
 echo 1 > /proc/sys/kernel/printk
@@ -326,9 +340,10 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
     let rt = cache.sysroot(runtime.packages())?;
     let stage2 = runtime.stage2();
     let mut id = format!(
-        "{FORMAT}\n{STAGE1}\n{stage2}\n{} {}\nkernel {} {}\n",
+        "{FORMAT}\n{STAGE1}\n{stage2}\n{} {} {}\nkernel {} {}\n",
         runtime.modules().join(","),
         DISK_MODULES.join(","),
+        PI_MODULES.join(","),
         kernel.package.name,
         kernel.package.version
     );
@@ -343,6 +358,7 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
     let path = dir.join(format!("{key}.cpio.gz"));
     if path.is_file() && !deb::refresh_requested() {
         return Ok(GuestImage {
+            dtbs: kernel.dtb_dir(),
             kernel: kernel.image,
             initrd: path,
             key,
@@ -361,6 +377,7 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
     }
     r?;
     Ok(GuestImage {
+        dtbs: kernel.dtb_dir(),
         kernel: kernel.image,
         initrd: path,
         key,
@@ -388,11 +405,18 @@ fn base_image(
         .filter(|m| !mods.iter().any(|n| n.name == m.name))
         .collect();
     let load_disk = fs.modules("armboard/modules", &disk_mods)?;
+    let pi_mods: Vec<_> = set
+        .resolve(PI_MODULES)?
+        .into_iter()
+        .filter(|m| !mods.iter().chain(&disk_mods).any(|n| n.name == m.name))
+        .collect();
+    let load_pi = fs.modules("armboard/modules", &pi_mods)?;
     fs.file(
         "init",
         0o755,
         STAGE1
             .replace("@MODULES@", &load)
+            .replace("@PI_MODULES@", &load_pi)
             .replace("@DISK_MODULES@", &load_disk),
     )?;
     fs.file("armboard/stage2", 0o755, stage2)?;
