@@ -266,6 +266,20 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             append.push_str(" armboard_disk=1");
         }
     }
+    // For benchmarks that boot the same guest elsewhere (benches/run.sh): what was booted.
+    if let Some(keep) = std::env::var_os("ARMBOARD_RUN_KEEP") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep)
+            .and_then(|()| std::fs::copy(&initrd, keep.join("initrd")))
+            .and_then(|_| {
+                std::fs::write(
+                    keep.join("kernel"),
+                    image.kernel.as_os_str().as_encoded_bytes(),
+                )
+            })
+            .and_then(|()| std::fs::write(keep.join("append"), &append))
+            .with_context(|| format!("ARMBOARD_RUN_KEEP={}", keep.display()))?;
+    }
     cmd.arg("--append").arg(append);
     if let Some(t) = a.timeout {
         cmd.args(["--timeout", &t.to_string()]);
