@@ -568,7 +568,10 @@ impl<'a> Emitter<'a> {
     pub(super) fn block(&mut self, b: &Block) {
         self.has_call = b.ops.iter().any(|op| matches!(op, Op::Call { .. }));
         // Count retired guest instructions (chained blocks never pass the dispatcher).
-        let n = self.fb.ins().load(types::I64, flags(), self.st, RETIRED_OFF);
+        let n = self
+            .fb
+            .ins()
+            .load(types::I64, flags(), self.st, RETIRED_OFF);
         let n = self.fb.ins().iadd_imm_u(n, b.len as i64);
         self.fb.ins().store(flags(), n, self.st, RETIRED_OFF);
         self.retired = Some(n);

@@ -170,10 +170,11 @@ pub(super) fn run(mut vcpus: Vec<Vcpu>, ctl: Arc<Control>, clock: Arc<Icount>) {
                         state[i] = State::Off;
                         break;
                     }
-                    Flow::Wait => {
+                    Flow::Wait | Flow::Suspend => {
                         v.update_timer();
                         let inputs = &ctl.inputs[i];
-                        if v.waiting_in_wfi() && !(inputs.irq() || inputs.fiq()) {
+                        let wfi = flow == Flow::Suspend || v.waiting_in_wfi();
+                        if wfi && !(inputs.irq() || inputs.fiq()) {
                             state[i] = State::Waiting;
                             break;
                         }

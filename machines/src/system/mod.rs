@@ -102,7 +102,10 @@ pub fn run(
         cpu
     };
     let mut threads = Vec::new();
+    // On a host clock, one thread per vCPU; under icount one thread runs them all.
+    let mut per_cpu_threads = ctl.cpus();
     if let GuestClock::Icount(ic) = &clock {
+        per_cpu_threads = 0;
         // Every vCPU on one thread, in turn.
         let (ctl, ic) = (ctl.clone(), ic.clone());
         let mems: Vec<SysMem> = (0..ctl.cpus())
@@ -128,10 +131,7 @@ pub fn run(
             Err(e) => return Err(format!("cannot start the vCPU thread: {e}")),
         }
     }
-    for i in 0..ctl.cpus() {
-        if matches!(clock, GuestClock::Icount(_)) {
-            break;
-        }
+    for i in 0..per_cpu_threads {
         let mem = SysMem::new(space.clone(), i, counter.clone(), broadcast.clone());
         let (vctl, make_cpu) = (ctl.clone(), make_cpu.clone());
         let spawned = std::thread::Builder::new()

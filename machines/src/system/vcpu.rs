@@ -20,8 +20,10 @@ const WFE_NAP: Duration = Duration::from_micros(50);
 pub enum Flow {
     /// Run on.
     Go,
-    /// WFI, WFE or a PSCI suspend: wait for an interrupt ([`Vcpu::wait`] on a host clock).
+    /// WFI or WFE: wait for an interrupt or event ([`Vcpu::wait`] on a host clock).
     Wait,
+    /// PSCI CPU_SUSPEND: wait for an interrupt, as WFI does.
+    Suspend,
     /// The CPU powered itself off.
     Off,
     /// The machine stops.
@@ -73,7 +75,7 @@ impl Vcpu {
             let stop = self.cpu.run(&mut self.mem);
             match self.handle(stop) {
                 Flow::Go => {}
-                Flow::Wait => self.wait(),
+                Flow::Wait | Flow::Suspend => self.wait(),
                 Flow::Off => return true,
                 Flow::Halt => return false,
             }
@@ -83,46 +85,40 @@ impl Vcpu {
 
     /// Act on a stop of [`Cpu::run`]; the caller updates the timer afterwards.
     pub(super) fn handle(&mut self, stop: Stop) -> Flow {
-        {
-            log::trace!(
-                "vcpu{}: {stop:?} at {:#x} el{}",
-                self.index,
-                self.cpu.state.pc,
-                self.cpu.state.sys.el
-            );
-            match stop {
-                Stop::Interrupted => {
-                    self.cpu.interrupt.store(false, Ordering::SeqCst);
-                }
-                Stop::System | Stop::Budget => {}
-                Stop::Hvc(_) | Stop::Smc(_) if self.ctl.firmware == Firmware::Psci => {
-                    return self.psci();
-                }
-                Stop::Hvc(_) | Stop::Smc(_) => {
-                    // No EL2/EL3: the instruction is undefined; report it at its own pc.
-                    self.cpu.state.pc = self.cpu.state.pc.wrapping_sub(4);
-                    if let Some((ex, ret)) =
-                        exception::from_stop(&self.cpu.state, Stop::Undefined(0))
-                    {
-                        exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret);
-                    }
-                }
-                Stop::Wait => return Flow::Wait,
-                Stop::Irq => self.enter(exception::Exception::Irq),
-                Stop::Fiq => self.enter(exception::Exception::Fiq),
-                other => match exception::from_stop(&self.cpu.state, other) {
-                    Some((ex, ret)) => {
-                        exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret)
-                    }
-                    None => {
-                        self.ctl.finish(Outcome::Error(format!(
-                            "vCPU {}: unhandled stop {other:?} at pc {:#x}",
-                            self.index, self.cpu.state.pc
-                        )));
-                        return Flow::Halt;
-                    }
-                },
+        log::trace!(
+            "vcpu{}: {stop:?} at {:#x} el{}",
+            self.index,
+            self.cpu.state.pc,
+            self.cpu.state.sys.el
+        );
+        match stop {
+            Stop::Interrupted => {
+                self.cpu.interrupt.store(false, Ordering::SeqCst);
             }
+            Stop::System | Stop::Budget => {}
+            Stop::Hvc(_) | Stop::Smc(_) if self.ctl.firmware == Firmware::Psci => {
+                return self.psci();
+            }
+            Stop::Hvc(_) | Stop::Smc(_) => {
+                // No EL2/EL3: the instruction is undefined; report it at its own pc.
+                self.cpu.state.pc = self.cpu.state.pc.wrapping_sub(4);
+                if let Some((ex, ret)) = exception::from_stop(&self.cpu.state, Stop::Undefined(0)) {
+                    exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret);
+                }
+            }
+            Stop::Wait => return Flow::Wait,
+            Stop::Irq => self.enter(exception::Exception::Irq),
+            Stop::Fiq => self.enter(exception::Exception::Fiq),
+            other => match exception::from_stop(&self.cpu.state, other) {
+                Some((ex, ret)) => exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret),
+                None => {
+                    self.ctl.finish(Outcome::Error(format!(
+                        "vCPU {}: unhandled stop {other:?} at pc {:#x}",
+                        self.index, self.cpu.state.pc
+                    )));
+                    return Flow::Halt;
+                }
+            },
         }
         if self.ctl.stopping() {
             Flow::Halt
@@ -203,7 +199,7 @@ impl Vcpu {
             Call::AffinityInfo { mpidr } => self.ctl.affinity_info(mpidr),
             Call::Suspend => {
                 self.cpu.state.x[0] = psci::SUCCESS as u64;
-                return Flow::Wait;
+                return Flow::Suspend;
             }
             Call::SystemOff => {
                 self.ctl.finish(Outcome::PowerOff);
