@@ -133,7 +133,7 @@ pub fn run(
     }
     for i in 0..per_cpu_threads {
         let mem = SysMem::new(space.clone(), i, counter.clone(), broadcast.clone());
-        let (vctl, make_cpu) = (ctl.clone(), make_cpu.clone());
+        let vctl = ctl.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("vcpu{i}"))
             // The code cache is per thread, so the CPU is made on its own thread.
