@@ -3,9 +3,13 @@
 # marker and powers off, under `armboard boot --machine virt` and under
 # `qemu-system-aarch64 -M virt -cpu cortex-a72 -nic none`, one after the other. Prints each
 # one's wall time to the marker, total wall time, peak RSS, and the ratios armboard/qemu.
+# MACHINE=raspi3b boots the same kernel with Debian's bcm2837-rpi-3-b.dtb on the Pi 3 B
+# (4 CPUs, 1 GiB; the watchdog module powers it off) beside `qemu-system-aarch64 -M raspi3b`,
+# both with QEMU's default (one thread per vCPU) and `-accel tcg,thread=single`.
 #
 # Usage: benches/boot.sh
 # Environment:
+#   MACHINE=NAME    virt (default) or raspi3b
 #   ARMBOARD=PATH   armboard binary (default: cargo build --release, target/release/armboard)
 #   ENGINE=NAME     armboard engine (default tiered)
 #   SMP=N           CPUs (default 1)
@@ -14,6 +18,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MACHINE=${MACHINE:-virt}
 ENGINE=${ENGINE:-tiered}
 SMP=${SMP:-1}
 MEM=${MEM:-512M}
@@ -31,8 +36,14 @@ KERNEL=$("$ARMBOARD" image kernel)
 cat >"$WORK/init.sh" <<'SH'
 echo BOOT-MARKER
 SH
-"$ARMBOARD" image initramfs --out "$WORK/initrd.gz" --modules virtio_mmio --init "$WORK/init.sh" >/dev/null
 APPEND="console=ttyAMA0 panic=-1"
+if [[ $MACHINE == raspi3b ]]; then
+    SMP=4 MEM=1G
+    DTB=$(ls "$(dirname "$(dirname "$KERNEL")")"/usr/lib/linux-image-*/broadcom/bcm2837-rpi-3-b.dtb)
+    "$ARMBOARD" image initramfs --out "$WORK/initrd.gz" --modules bcm2835_wdt --init "$WORK/init.sh" >/dev/null
+else
+    "$ARMBOARD" image initramfs --out "$WORK/initrd.gz" --modules virtio_mmio --init "$WORK/init.sh" >/dev/null
+fi
 
 # run NAME CMD...: wall time to the marker line, total wall time, peak RSS (KiB).
 run() {
@@ -49,6 +60,21 @@ run() {
     marker=$(cat "$WORK/$name.marker")
     echo "$(echo "$marker - $start" | bc) $(echo "$end - $start" | bc) $(tail -1 "$WORK/$name.rss")"
 }
+
+if [[ $MACHINE == raspi3b ]]; then
+    read -r a_mark a_total a_rss < <(run armboard "$ARMBOARD" boot --machine raspi3b --engine "$ENGINE" \
+        --kernel "$KERNEL" --dtb "$DTB" --initrd "$WORK/initrd.gz" --append "$APPEND")
+    qemu_pi=("$QEMU" -M raspi3b -nographic -no-reboot -kernel "$KERNEL" -dtb "$DTB" -initrd "$WORK/initrd.gz" -append "$APPEND")
+    read -r q_mark q_total q_rss < <(run qemu "${qemu_pi[@]}")
+    read -r s_mark s_total s_rss < <(run qemu1 "${qemu_pi[@]}" -accel tcg,thread=single)
+    printf "%-16s %10s %10s %12s\n" "" "to marker" "total" "peak RSS"
+    printf "%-16s %9.2fs %9.2fs %9d MiB\n" "armboard" "$a_mark" "$a_total" $((a_rss / 1024))
+    printf "%-16s %9.2fs %9.2fs %9d MiB\n" "qemu" "$q_mark" "$q_total" $((q_rss / 1024))
+    printf "%-16s %9.2fs %9.2fs %9d MiB\n" "qemu thread=single" "$s_mark" "$s_total" $((s_rss / 1024))
+    printf "ratio armboard/qemu to marker: %.2f (default), %.2f (thread=single) (raspi3b, engine %s)\n" \
+        "$(echo "$a_mark / $q_mark" | bc -l)" "$(echo "$a_mark / $s_mark" | bc -l)" "$ENGINE"
+    exit 0
+fi
 
 read -r a_mark a_total a_rss < <(run armboard "$ARMBOARD" boot --machine virt --engine "$ENGINE" --smp "$SMP" \
     --memory "$MEM" --kernel "$KERNEL" --initrd "$WORK/initrd.gz" --append "$APPEND")

@@ -8,7 +8,7 @@
 //! in a STDERR section (the guest keeps it in a file until the container exits).
 
 use anyhow::{bail, Context};
-use armboard_firmware::guest::{self, Container, RootSource};
+use armboard_firmware::guest::{self, Container, RootSource, Runtime};
 use armboard_machines::virt::boot::parse_size;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +19,10 @@ pub struct RunArgs {
     /// The board.
     #[arg(long, value_enum, default_value = "virt")]
     machine: crate::Machine,
+    /// How the guest runs the container: crun or runc on a bundle, or containerd (ctr
+    /// imports the --oci image and runs it).
+    #[arg(long, value_enum, default_value = "crun")]
+    runtime: RuntimeArg,
     /// Number of CPUs.
     #[arg(long, default_value_t = 1)]
     smp: usize,
@@ -67,9 +71,29 @@ const EXIT_NOT_FOUND: i32 = 127;
 /// Exit status for errors of armboard or the guest's set-up.
 const EXIT_ERROR: i32 = 125;
 
-/// `armboard image build`: the base guest image, built or from the cache.
-pub fn build_image() -> anyhow::Result<guest::GuestImage> {
-    guest::ensure().context("building the guest image")
+/// The container runtimes of the guest images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeArg {
+    #[default]
+    Crun,
+    Runc,
+    Containerd,
+}
+
+impl From<RuntimeArg> for Runtime {
+    fn from(r: RuntimeArg) -> Runtime {
+        match r {
+            RuntimeArg::Crun => Runtime::Crun,
+            RuntimeArg::Runc => Runtime::Runc,
+            RuntimeArg::Containerd => Runtime::Containerd,
+        }
+    }
+}
+
+/// `armboard image build`: the base guest image for `runtime`, built or from the cache.
+pub fn build_image(runtime: RuntimeArg) -> anyhow::Result<guest::GuestImage> {
+    let rt = Runtime::from(runtime);
+    guest::ensure_runtime(rt).with_context(|| format!("building the {} guest image", rt.name()))
 }
 
 struct TempDir(PathBuf);
@@ -81,7 +105,22 @@ impl Drop for TempDir {
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<i32> {
-    let crate::Machine::Virt = a.machine;
+    let pi = a.machine == crate::Machine::Raspi3b;
+    if pi && (a.smp != 1 || a.memory != "1G") {
+        bail!("--smp and --memory are for virt: the Raspberry Pi 3 B has 4 cores and 1 GiB");
+    }
+    let runtime = Runtime::from(a.runtime);
+    if runtime == Runtime::Containerd {
+        if a.oci.is_none() {
+            bail!(
+                "--runtime containerd runs an image: give --oci IMAGE (an arm64 docker save \
+                 tarball or OCI layout)"
+            );
+        }
+        if a.pids_limit.is_some() {
+            bail!("--pids-limit is not supported with --runtime containerd (ctr run has no such option)");
+        }
+    }
     let mut c = Container::greeting();
     c.hostname = a.hostname.clone();
     let tmp = TempDir(std::env::temp_dir().join(format!(
@@ -159,13 +198,23 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             );
             return Ok(EXIT_NOT_FOUND);
         }
-        let img = tmp.0.join("rootfs.ext4");
-        make_ext4(dir, &img)?;
-        c.root = RootSource::Disk;
-        drive = Some(img);
+        if runtime == Runtime::Containerd {
+            // containerd unpacks the image itself: the disk is the archive ctr imports.
+            let image = a.oci.as_deref().unwrap_or(dir);
+            let archive = armboard_firmware::oci::import_archive(image)
+                .with_context(|| format!("--oci {}", image.display()))?;
+            let img = tmp.0.join("image.tar");
+            std::fs::write(&img, archive).with_context(|| format!("writing {}", img.display()))?;
+            drive = Some(img);
+        } else {
+            let img = tmp.0.join("rootfs.ext4");
+            make_ext4(dir, &img)?;
+            c.root = RootSource::Disk;
+            drive = Some(img);
+        }
     }
 
-    let image = build_image()?;
+    let image = build_image(a.runtime)?;
     let initrd = tmp.0.join("initrd");
     {
         let mut data = std::fs::read(&image.initrd)
@@ -173,24 +222,63 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         // Linux takes a cpio archive after a compressed one only at a 4-byte aligned
         // offset; zeros in between are skipped.
         data.resize(data.len().next_multiple_of(4), 0);
-        data.extend_from_slice(&c.run_archive()?);
+        if runtime == Runtime::Containerd {
+            data.extend_from_slice(&c.ctr_run_archive()?);
+        } else {
+            data.extend_from_slice(&c.run_archive()?);
+        }
         std::fs::write(&initrd, data).with_context(|| format!("writing {}", initrd.display()))?;
     }
     let nonce = nonce();
     let exe = std::env::current_exe().context("finding the armboard executable")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("boot")
-        .args(["--machine", "virt", "--smp", &a.smp.to_string()])
-        .args(["--memory", &a.memory])
-        .args(["--engine", engine_name(a.engine)])
+    cmd.arg("boot");
+    if pi {
+        cmd.args(["--machine", "raspi3b", "--dtb"])
+            .arg(image.dtbs.join("broadcom/bcm2837-rpi-3-b.dtb"));
+    } else {
+        cmd.args(["--machine", "virt", "--smp", &a.smp.to_string()])
+            .args(["--memory", &a.memory]);
+    }
+    cmd.args(["--engine", engine_name(a.engine)])
         .arg("--kernel")
         .arg(&image.kernel)
         .arg("--initrd")
         .arg(&initrd);
     let mut append = format!("console=ttyAMA0 panic=-1 quiet armboard_nonce={nonce}");
+    if pi {
+        append.push_str(" armboard_board=raspi armboard_disk_dev=/dev/mmcblk0");
+    }
     if let Some(d) = &drive {
-        cmd.arg("--drive").arg(d);
-        append.push_str(" armboard_disk=1");
+        if pi {
+            // The disk is the board's SD card, which shows whole 512 KiB units only.
+            sd_card_size(d)?;
+            cmd.arg("--sd").arg(d);
+            if runtime != Runtime::Containerd {
+                append.push_str(" armboard_disk=1");
+            }
+        } else if runtime == Runtime::Containerd {
+            let mut spec = d.clone().into_os_string();
+            spec.push(",readonly");
+            cmd.arg("--drive").arg(spec);
+        } else {
+            cmd.arg("--drive").arg(d);
+            append.push_str(" armboard_disk=1");
+        }
+    }
+    // For benchmarks that boot the same guest elsewhere (benches/run.sh): what was booted.
+    if let Some(keep) = std::env::var_os("ARMBOARD_RUN_KEEP") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep)
+            .and_then(|()| std::fs::copy(&initrd, keep.join("initrd")))
+            .and_then(|_| {
+                std::fs::write(
+                    keep.join("kernel"),
+                    image.kernel.as_os_str().as_encoded_bytes(),
+                )
+            })
+            .and_then(|()| std::fs::write(keep.join("append"), &append))
+            .with_context(|| format!("ARMBOARD_RUN_KEEP={}", keep.display()))?;
     }
     cmd.arg("--append").arg(append);
     if let Some(t) = a.timeout {
@@ -267,6 +355,22 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     );
     Ok(EXIT_ERROR)
+}
+
+/// Pads a disk image to what an SD card can describe: whole 512 KiB units, at least 1 MiB
+/// (the padding is zeros after the file system or archive).
+fn sd_card_size(img: &Path) -> anyhow::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(img)
+        .with_context(|| format!("opening {}", img.display()))?;
+    let len = f.metadata()?.len();
+    let want = len.next_multiple_of(512 << 10).max(1 << 20);
+    if want != len {
+        f.set_len(want)
+            .with_context(|| format!("resizing {}", img.display()))?;
+    }
+    Ok(())
 }
 
 fn tail(b: &[u8], n: usize) -> &[u8] {

@@ -79,6 +79,8 @@ enum Cmd {
 enum Machine {
     /// QEMU's generic Arm virtual machine (GICv2, PL011, PL031, virtio-mmio).
     Virt,
+    /// Raspberry Pi 3 Model B (BCM2837, 4 x Cortex-A53, 1 GiB).
+    Raspi3b,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -95,18 +97,24 @@ struct BootArgs {
     /// The board.
     #[arg(long, value_enum, default_value = "virt")]
     machine: Machine,
-    /// CPU model: cortex-a53 or cortex-a72.
-    #[arg(long, default_value = "cortex-a72")]
-    cpu: String,
-    /// Number of CPUs.
-    #[arg(long, default_value_t = 1)]
-    smp: usize,
-    /// Guest RAM, e.g. 512M or 2G (a bare number is MiB, as with QEMU's -m).
-    #[arg(long, default_value = "1G")]
-    memory: String,
-    /// The kernel: an arm64 Image (also gzip-compressed or EFI zboot, as Debian ships it).
+    /// CPU model: cortex-a53 or cortex-a72 (virt; default cortex-a72). A Pi has its SoC's.
     #[arg(long)]
-    kernel: PathBuf,
+    cpu: Option<String>,
+    /// Number of CPUs (virt; default 1). A Pi has its SoC's.
+    #[arg(long)]
+    smp: Option<usize>,
+    /// Guest RAM, e.g. 512M or 2G (a bare number is MiB, as with QEMU's -m; virt, default
+    /// 1G). A Pi has its board's.
+    #[arg(long)]
+    memory: Option<String>,
+    /// The kernel: an arm64 Image (also gzip-compressed or EFI zboot, as Debian ships it).
+    /// On a Pi, without it the firmware boots the --sd card.
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// An SD card image (Pi boards): MBR with a FAT boot partition holding config.txt,
+    /// cmdline.txt, the kernel and device trees, as the Pi firmware reads it.
+    #[arg(long)]
+    sd: Option<PathBuf>,
     /// An initramfs to load.
     #[arg(long)]
     initrd: Option<PathBuf>,
@@ -141,50 +149,121 @@ const EXIT_GUEST_TIMEOUT: i32 = 12;
 const EXIT_GUEST_ERROR: i32 = 13;
 
 fn boot(a: BootArgs) -> anyhow::Result<i32> {
-    use armboard_machines::virt::{self, Drive, Outcome};
-    let Machine::Virt = a.machine;
-    let model = armboard_cpu::model::by_name(&a.cpu).with_context(|| {
-        format!(
-            "--cpu {}: known models are cortex-a53 and cortex-a72",
-            a.cpu
-        )
-    })?;
-    let mut cfg = virt::Machine::new(a.kernel);
-    cfg.cpus = a.smp;
-    cfg.model = model;
-    cfg.memory = virt::boot::parse_size(&a.memory)
-        .map_err(|e| anyhow::anyhow!("--memory {}: {e}", a.memory))?;
+    use armboard_machines::virt::{self, Drive};
+    let timeout = a.timeout;
+    let outcome = match a.machine {
+        Machine::Raspi3b => boot_raspi("raspi3b", a)?,
+        Machine::Virt => {
+            let kernel = a
+                .kernel
+                .context("--machine virt needs --kernel (an arm64 Image)")?;
+            anyhow::ensure!(
+                a.sd.is_none(),
+                "--sd is for the Pi boards; virt takes --drive"
+            );
+            let cpu = a.cpu.as_deref().unwrap_or("cortex-a72");
+            let model = armboard_cpu::model::by_name(cpu).with_context(|| {
+                format!("--cpu {cpu}: known models are cortex-a53 and cortex-a72")
+            })?;
+            let mut cfg = virt::Machine::new(kernel);
+            cfg.cpus = a.smp.unwrap_or(1);
+            cfg.model = model;
+            let memory = a.memory.as_deref().unwrap_or("1G");
+            cfg.memory = virt::boot::parse_size(memory)
+                .map_err(|e| anyhow::anyhow!("--memory {memory}: {e}"))?;
+            cfg.initrd = a.initrd;
+            cfg.append = a.append;
+            cfg.dtb = a.dtb;
+            cfg.engine = a.engine.into();
+            cfg.timeout = a.timeout.map(std::time::Duration::from_secs);
+            anyhow::ensure!(
+                a.icount_shift <= armboard_machines::system::icount::MAX_SHIFT,
+                "--icount-shift {}: must be 0 to {}",
+                a.icount_shift,
+                armboard_machines::system::icount::MAX_SHIFT
+            );
+            cfg.clock = match a.clock {
+                Clock::Host => virt::ClockKind::Host,
+                Clock::Icount => virt::ClockKind::Icount {
+                    shift: a.icount_shift,
+                },
+            };
+            for d in a.drive {
+                let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
+                let readonly = match opts {
+                    "" => false,
+                    "readonly" | "readonly=on" | "ro" => true,
+                    o => anyhow::bail!("--drive {d}: unknown option {o:?} (only readonly)"),
+                };
+                cfg.drives.push(Drive {
+                    path: path.into(),
+                    readonly,
+                });
+            }
+            virt::run(&cfg)?
+        }
+    };
+    Ok(exit_status(outcome, timeout))
+}
+
+/// Boot a Raspberry Pi board.
+fn boot_raspi(name: &str, a: BootArgs) -> anyhow::Result<armboard_machines::system::Outcome> {
+    use armboard_machines::raspi;
+    let board = raspi::board::by_name(name).context("unknown Pi board")?;
+    if let Some(cpu) = &a.cpu {
+        anyhow::ensure!(
+            armboard_cpu::model::by_name(cpu).map(|m| m.name) == Some(board.cpu.name),
+            "--cpu {cpu}: the {} has {} cores",
+            board.model_name,
+            board.cpu.name
+        );
+    }
+    if let Some(n) = a.smp {
+        anyhow::ensure!(
+            n == board.cpus,
+            "--smp {n}: the {} has {} cores",
+            board.model_name,
+            board.cpus
+        );
+    }
+    if let Some(m) = &a.memory {
+        let size = armboard_machines::virt::boot::parse_size(m)
+            .map_err(|e| anyhow::anyhow!("--memory {m}: {e}"))?;
+        anyhow::ensure!(
+            size == board.memory,
+            "--memory {m}: the {} has {} MiB",
+            board.model_name,
+            board.memory >> 20
+        );
+    }
+    anyhow::ensure!(
+        a.drive.is_empty(),
+        "--drive is for virt; a Pi takes its disk as --sd"
+    );
+    anyhow::ensure!(
+        a.clock == Clock::Host,
+        "--clock icount: only on --machine virt so far"
+    );
+    let mut cfg = raspi::Machine::new(board);
+    cfg.sd = a.sd;
+    cfg.kernel = a.kernel;
+    cfg.dtb = a.dtb;
     cfg.initrd = a.initrd;
     cfg.append = a.append;
-    cfg.dtb = a.dtb;
     cfg.engine = a.engine.into();
     cfg.timeout = a.timeout.map(std::time::Duration::from_secs);
-    anyhow::ensure!(
-        a.icount_shift <= armboard_machines::system::icount::MAX_SHIFT,
-        "--icount-shift {}: must be 0 to {}",
-        a.icount_shift,
-        armboard_machines::system::icount::MAX_SHIFT
-    );
-    cfg.clock = match a.clock {
-        Clock::Host => virt::ClockKind::Host,
-        Clock::Icount => virt::ClockKind::Icount {
-            shift: a.icount_shift,
-        },
-    };
-    for d in a.drive {
-        let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
-        let readonly = match opts {
-            "" => false,
-            "readonly" | "readonly=on" | "ro" => true,
-            o => anyhow::bail!("--drive {d}: unknown option {o:?} (only readonly)"),
-        };
-        cfg.drives.push(Drive {
-            path: path.into(),
-            readonly,
-        });
-    }
-    Ok(match virt::run(&cfg)? {
+    Ok(raspi::run(&cfg)?)
+}
+
+/// The process exit status for how a run ended (and what is said about it).
+fn exit_status(outcome: armboard_machines::system::Outcome, timeout: Option<u64>) -> i32 {
+    use armboard_machines::system::Outcome;
+    match outcome {
         Outcome::PowerOff | Outcome::Quit => 0,
+        Outcome::Halted => {
+            eprintln!("armboard: the guest halted without powering off; the board is stopped");
+            0
+        }
         Outcome::Reset => {
             eprintln!("armboard: the guest reset the board");
             EXIT_GUEST_RESET
@@ -196,7 +275,7 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
         Outcome::TimedOut => {
             eprintln!(
                 "armboard: the guest did not power off within {} s",
-                a.timeout.unwrap_or(0)
+                timeout.unwrap_or(0)
             );
             EXIT_GUEST_TIMEOUT
         }
@@ -204,7 +283,7 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
             eprintln!("armboard: {e}");
             EXIT_GUEST_ERROR
         }
-    })
+    }
 }
 
 #[derive(Subcommand)]
@@ -224,7 +303,11 @@ enum ImageCmd {
     Kernel,
     /// Build (or find in the cache) the guest image `armboard run` boots: prints the kernel
     /// and initramfs paths.
-    Build,
+    Build {
+        /// The image of this container runtime (see `armboard run --runtime`).
+        #[arg(long, value_enum, default_value = "crun")]
+        runtime: container::RuntimeArg,
+    },
     /// Build a busybox initramfs (gzip-compressed cpio) for Debian's arm64 kernel.
     Initramfs {
         /// Where to write it.
@@ -347,9 +430,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Boot(a) => boot(a),
         Cmd::Run(a) => container::run(a),
-        Cmd::Image(ImageCmd::Build) => {
+        Cmd::Image(ImageCmd::Build { runtime }) => {
             let t = std::time::Instant::now();
-            let g = container::build_image()?;
+            let g = container::build_image(runtime)?;
             eprintln!(
                 "armboard: guest image {} ({} in {:.1?})",
                 g.key,

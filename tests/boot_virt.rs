@@ -2,13 +2,13 @@
 //! busybox-static, and check what the guest reports. The kernel and busybox are fetched into
 //! the cache on first use (these tests never skip).
 
-use armboard_firmware::deb::Sysroot;
-use armboard_firmware::initramfs::{Compression, Initramfs};
-use armboard_firmware::kernel::DebianKernel;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod board;
+
+use board::{armboard, expect_error, host_epoch, value};
+use std::path::PathBuf;
+use std::process::Output;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Modules the checks need: virtio-mmio transport, disk, rng, ext4 (which needs a crc32c
 /// implementation: a soft dependency modinfo does not list).
@@ -49,61 +49,20 @@ struct Guest {
 }
 
 fn work_dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boot_virt");
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    board::work_dir("boot_virt")
 }
 
 fn guest() -> &'static Guest {
     static G: OnceLock<Guest> = OnceLock::new();
     G.get_or_init(|| {
-        let k = DebianKernel::ensure().expect("fetching Debian's arm64 kernel");
-        let bb = Sysroot::ensure(&["busybox-static"]).expect("fetching busybox-static");
-        let busybox = bb
-            .find_program("busybox")
-            .expect("busybox in busybox-static");
-        let mods = k
-            .module_set()
-            .and_then(|s| s.resolve(MODULES))
-            .expect("resolving modules");
-        let mut fs = Initramfs::busybox(&busybox, "").unwrap();
-        let load = fs.modules("lib/modules", &mods).unwrap();
-        fs.file("init", 0o755, INIT.replace("@MODULES@", &load))
-            .unwrap();
+        let k = board::kernel();
         let initrd = work_dir().join("initrd.cpio.gz");
-        fs.write_to(&initrd, Compression::Gzip).unwrap();
+        board::busybox_initramfs(&k, INIT, MODULES, &initrd);
         Guest {
             kernel: k.image,
             initrd,
         }
     })
-}
-
-/// Run armboard with a time limit (a hung guest fails the test instead of hanging it).
-fn armboard(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_armboard"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "armboard {args:?} did not finish in {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn boot(engine: &str, smp: &str, extra: &[&str]) -> (String, Output) {
@@ -137,19 +96,6 @@ fn boot(engine: &str, smp: &str, extra: &[&str]) -> (String, Output) {
     (stdout, out)
 }
 
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.trim_end().strip_prefix(key))
-        .unwrap_or_else(|| panic!("no {key} in the guest's output:\n{out}"))
-}
-
-fn host_epoch() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn check_devices(out: &str) {
     let rtc: u64 = value(out, "rtc=").parse().unwrap();
     assert!(rtc.abs_diff(host_epoch()) < 600, "RTC says {rtc}");
@@ -175,42 +121,15 @@ fn debian_kernel_boots_with_four_cpus_under_the_default_engine() {
     check_devices(&out);
 }
 
-fn make_ext4(dir: &Path) -> PathBuf {
-    let root = dir.join("disk-root");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("hello"), "made on the host\n").unwrap();
-    let img = dir.join("disk.ext4");
-    let _ = std::fs::remove_file(&img);
-    let st = Command::new("mke2fs")
-        .args(["-q", "-t", "ext4", "-d"])
-        .arg(&root)
-        .arg(&img)
-        .arg("32M")
-        .status()
-        .expect("mke2fs (e2fsprogs) is needed");
-    assert!(st.success());
-    img
-}
-
 #[test]
 fn virtio_disk_mounts_and_keeps_what_the_guest_wrote() {
     let dir = work_dir();
-    let img = make_ext4(&dir);
+    let img = board::make_ext4(&dir, "disk.ext4", "32M", &[("hello", "made on the host\n")]);
     let drive = img.to_str().unwrap().to_string();
     let (out, _) = boot("tiered", "2", &["--drive", &drive]);
     assert_eq!(value(&out, "disk="), "made on the host");
     check_devices(&out);
-    // Read the file back from the image on the host, with e2fsprogs' debugfs.
-    let cat = Command::new("debugfs")
-        .args(["-R", "cat /from-guest"])
-        .arg(&img)
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&cat.stdout).trim(),
-        "written by the guest"
-    );
+    assert_eq!(board::ext4_cat(&img, "/from-guest"), "written by the guest");
 }
 
 #[test]
@@ -239,13 +158,6 @@ fn kernel_panic_ends_the_run_with_its_text_and_timeouts_stop_it() {
     );
     assert_eq!(out.status.code(), Some(12));
     assert!(String::from_utf8_lossy(&out.stderr).contains("within 1 s"));
-}
-
-fn expect_error(args: &[&str], what: &str) {
-    let out = armboard(args, Duration::from_secs(60));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
-    assert!(err.contains(what), "{args:?}: expected {what:?} in {err}");
 }
 
 #[test]

@@ -179,24 +179,33 @@ fn sh(cmd: &str) {
     assert!(st.success(), "{cmd}");
 }
 
-/// Writes `data` as a blob of the OCI layout `dir`; returns its digest.
-fn blob(dir: &Path, data: &[u8]) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let tmp = dir.join("blob.tmp");
-    std::fs::write(&tmp, data).unwrap();
-    let out = Command::new("sha256sum").arg(&tmp).output().unwrap();
+/// The sha256 digest of a file, `sha256:HEX`.
+fn digest(file: &Path) -> String {
+    let out = Command::new("sha256sum").arg(file).output().unwrap();
+    assert!(out.status.success(), "sha256sum {}", file.display());
     let hex = text(&out.stdout)
         .split_whitespace()
         .next()
         .unwrap()
         .to_string();
-    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    std::fs::rename(&tmp, dir.join("blobs/sha256").join(&hex)).unwrap();
     format!("sha256:{hex}")
 }
 
+/// Writes `data` as a blob of the OCI layout `dir`; returns its digest.
+fn blob(dir: &Path, data: &[u8]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join("blob.tmp");
+    std::fs::write(&tmp, data).unwrap();
+    let d = digest(&tmp);
+    let hex = d.trim_start_matches("sha256:");
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::rename(&tmp, dir.join("blobs/sha256").join(hex)).unwrap();
+    d
+}
+
 /// An OCI image layout: a busybox layer, then a gzip layer that deletes /etc/secret (a
-/// whiteout) and adds /app/msg; the config sets Env, Entrypoint, Cmd and WorkingDir.
+/// whiteout) and adds /app/msg; the config sets Env, Entrypoint, Cmd and WorkingDir. Sizes
+/// and the config's diff_ids are real (containerd checks them).
 fn oci_layout(dir: &Path, arch: &str) -> PathBuf {
     let bb = armboard_firmware::deb::Sysroot::ensure(&["busybox-static"])
         .expect("fetching busybox-static")
@@ -225,19 +234,24 @@ fn oci_layout(dir: &Path, arch: &str) -> PathBuf {
         dir.display()
     ));
     sh(&format!(
-        "tar -C {} -czf {}/l2.tar.gz .",
+        "tar -C {} -cf {}/l2.tar . && gzip -n -k {}/l2.tar",
         l2.display(),
+        dir.display(),
         dir.display()
     ));
-    let d1 = blob(&img, &std::fs::read(dir.join("l1.tar")).unwrap());
-    let d2 = blob(&img, &std::fs::read(dir.join("l2.tar.gz")).unwrap());
+    let (diff1, diff2) = (digest(&dir.join("l1.tar")), digest(&dir.join("l2.tar")));
+    let t1 = std::fs::read(dir.join("l1.tar")).unwrap();
+    let t2 = std::fs::read(dir.join("l2.tar.gz")).unwrap();
+    let (d1, d2) = (blob(&img, &t1), blob(&img, &t2));
     let config = format!(
-        r#"{{"architecture":"{arch}","os":"linux","config":{{"Env":["PATH=/bin","GREETING=from the image"],"Entrypoint":["/bin/sh","-c"],"Cmd":["echo default cmd"],"WorkingDir":"/app"}},"rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+        r#"{{"architecture":"{arch}","os":"linux","config":{{"Env":["PATH=/bin","GREETING=from the image"],"Entrypoint":["/bin/sh","-c"],"Cmd":["echo default cmd"],"WorkingDir":"/app"}},"rootfs":{{"type":"layers","diff_ids":["{diff1}","{diff2}"]}}}}"#
     );
     let dc = blob(&img, config.as_bytes());
     let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{dc}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d1}","size":0}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d2}","size":0}}]}}"#,
-        config.len()
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{dc}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{d1}","size":{}}},{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{d2}","size":{}}}]}}"#,
+        config.len(),
+        t1.len(),
+        t2.len()
     );
     let dm = blob(&img, manifest.as_bytes());
     std::fs::write(
@@ -252,13 +266,13 @@ fn oci_layout(dir: &Path, arch: &str) -> PathBuf {
     img
 }
 
-const OCI_SCRIPT: &str = r#"
+/// The checks of the OCI image's layers and configuration.
+const OCI_SCRIPT_HEAD: &str = r#"
 echo "msg=$(cat msg)"
 echo "cwd=$(pwd)"
 echo "greeting=$GREETING"
 echo "over=$OVER"
 if [ -e /etc/secret ]; then echo secret=present; else echo secret=gone; fi
-exit 5
 "#;
 
 #[test]
@@ -273,7 +287,7 @@ fn oci_image_layers_config_and_overrides_apply() {
             "--env",
             "OVER=ridden",
             "--",
-            OCI_SCRIPT,
+            &format!("{OCI_SCRIPT_HEAD}exit 5\n"),
         ],
         BOOT_LIMIT,
     );
@@ -289,6 +303,76 @@ fn oci_image_layers_config_and_overrides_apply() {
     ] {
         assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
     }
+}
+
+/// The OCI layout of [`oci_layout`] as a gzip'd tarball (`ctr images import` reads it after
+/// the host decompresses it).
+fn oci_archive(dir: &Path) -> PathBuf {
+    let img = oci_layout(dir, "arm64");
+    let tarball = dir.join("image.tar.gz");
+    sh(&format!(
+        "tar -C {} -czf {} .",
+        img.display(),
+        tarball.display()
+    ));
+    tarball
+}
+
+#[test]
+fn containerd_imports_an_oci_archive_and_runs_it_with_ctr() {
+    let dir = work_dir("containerd");
+    let tarball = oci_archive(&dir);
+    let out = armboard(
+        &[
+            "run",
+            "--runtime",
+            "containerd",
+            "--oci",
+            tarball.to_str().unwrap(),
+            "--env",
+            "OVER=ridden",
+            "--hostname",
+            "ctr-box",
+            "--",
+            &format!("{OCI_SCRIPT_HEAD}echo \"host=$(cat /proc/sys/kernel/hostname)\"\necho oops >&2\nexit 5\n"),
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(5), "{ctx}");
+    for want in [
+        "msg=from layer 2",
+        "cwd=/app",
+        "greeting=from the image",
+        "over=ridden",
+        "secret=gone",
+        "host=ctr-box",
+    ] {
+        assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
+    }
+    assert!(se.contains("oops"), "{ctx}");
+    assert!(!so.contains("oops"), "{ctx}");
+    assert!(!so.contains("] "), "kernel messages in stdout: {ctx}");
+}
+
+#[test]
+fn runc_runs_the_builtin_container_and_returns_its_status() {
+    let out = armboard(
+        &[
+            "run",
+            "--runtime",
+            "runc",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo \"hello from runc, PID $$, $(hostname)\"; exit 3",
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(so.trim_end(), "hello from runc, PID 1, container", "{se}");
 }
 
 fn expect_error(args: &[&str], code: i32, what: &str) {
@@ -331,6 +415,24 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
         "no-such-cmd: command not found",
     );
     expect_error(&["run", "--env", "NOEQUALS"], 125, "KEY=VALUE");
+    expect_error(
+        &["run", "--runtime", "containerd"],
+        125,
+        "--runtime containerd runs an image: give --oci IMAGE",
+    );
+    expect_error(
+        &[
+            "run",
+            "--runtime",
+            "containerd",
+            "--oci",
+            "/nonexistent.tar",
+            "--pids-limit",
+            "5",
+        ],
+        125,
+        "--pids-limit is not supported with --runtime containerd",
+    );
     expect_error(
         &["run", "--container-memory", "lots"],
         125,
@@ -409,4 +511,36 @@ fn missing_command_in_the_builtin_container_is_reported_by_the_guest() {
         "no-such-program: command not found in the container",
         BOOT_LIMIT,
     );
+}
+
+/// Counts the CPUs in /proc/cpuinfo with the shell alone.
+const COUNT_CPUS: &str = r#"n=0
+while read -r k rest; do [ "$k" = processor ] && n=$((n + 1)); done < /proc/cpuinfo
+echo "cpus=$n"
+"#;
+
+#[test]
+fn an_oci_image_runs_on_the_raspberry_pi_3b_from_its_sd_card() {
+    // The same image as on virt; on the Pi its root file system is the board's SD card
+    // (mmcblk0 through the SDHOST controller and DMA) and the watchdog powers it off.
+    let dir = work_dir("oci-pi");
+    let img = oci_layout(&dir, "arm64");
+    let out = armboard(
+        &[
+            "run",
+            "--machine",
+            "raspi3b",
+            "--oci",
+            img.to_str().unwrap(),
+            "--",
+            &format!("{OCI_SCRIPT_HEAD}{COUNT_CPUS}exit 5\n"),
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(5), "{ctx}");
+    for want in ["msg=from layer 2", "cwd=/app", "secret=gone", "cpus=4"] {
+        assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
+    }
 }

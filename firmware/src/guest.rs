@@ -36,6 +36,12 @@
 //! markers. `oom` and `pids` count the kernel's "memory cgroup out of memory" and "fork
 //! rejected by pids controller" messages during the run. Instead of `EXIT`, the guest prints
 //! `@@N-NOTFOUND@@` when the command is not in the container, or `@@N-FAIL why@@`.
+//!
+//! Each [`Runtime`] has its own base image: crun's as above; runc's runs the same bundle
+//! with `runc run`; containerd's (containerd, ctr, containerd-shim-runc-v2, runc) has a
+//! stage 2 that starts containerd, imports the OCI archive the host put on `/dev/vda`
+//! with `ctr images import` and runs it with `ctr run --rm` (arguments in the run
+//! archive's `container/ctr-args`), with the same markers.
 
 use crate::deb::{self, Cache, DebError, Sysroot};
 use crate::initramfs::{Compression, Initramfs, InitramfsError};
@@ -50,6 +56,10 @@ const FORMAT: &str = "armboard-guest-1";
 /// Kernel modules the guest always loads: the virtio transport and the RNG (entropy for the
 /// guest from the start).
 pub const MODULES: &[&str] = &["virtio_mmio", "virtio_rng"];
+
+/// Modules a Raspberry Pi guest loads (`armboard_board=raspi`): the SD host controller the
+/// container's disk is on, and the watchdog, which powers the board off.
+pub const PI_MODULES: &[&str] = &["bcm2835", "bcm2835_wdt"];
 
 /// Modules loaded only when the container's root is on a disk (`armboard_disk=1` on the
 /// kernel command line): loading ext4 costs seconds under emulation.
@@ -82,6 +92,8 @@ fn io_err(p: &Path) -> impl FnOnce(std::io::Error) -> GuestError + '_ {
 pub struct GuestImage {
     /// The kernel (Debian's `vmlinuz`).
     pub kernel: PathBuf,
+    /// The kernel package's device trees (e.g. `broadcom/bcm2837-rpi-3-b.dtb`).
+    pub dtbs: PathBuf,
     /// The base initramfs (gzip-compressed newc cpio).
     pub initrd: PathBuf,
     /// Its cache key.
@@ -100,6 +112,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 read up rest < /proc/uptime; echo "armboard-init: stage 1 at ${up}s"
 @MODULES@
+if [ "$armboard_board" = raspi ]; then
+@PI_MODULES@
+fi
 if [ -n "$armboard_disk" ]; then
 @DISK_MODULES@
 fi
@@ -127,8 +142,11 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
 mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 echo armboard > /proc/sys/kernel/hostname
+D=${armboard_disk_dev:-/dev/vda}
 if [ -n "$armboard_disk" ]; then
-  mount -t ext4 /dev/vda $B/rootfs || fail "cannot mount the container's disk"
+  # An SD card appears when its controller has probed it.
+  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+  mount -t ext4 $D $B/rootfs || fail "cannot mount the container's disk"
 else
   # A busybox root: the guest's busybox (hard-linked), its applets as links to
   # /bin/busybox, which is the same path inside the container.
@@ -152,7 +170,142 @@ read up rest < /proc/uptime; echo "armboard-init: starting the container at ${up
 echo 1 > /proc/sys/kernel/printk
 stty -opost -echo 2>/dev/null
 mark START
-crun --cgroup-manager=cgroupfs run --bundle $B armboard </dev/null 2>/run/stderr
+@RUN@
+code=$?
+counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
+mark "EXIT $code $counts"
+echo
+read up rest < /proc/uptime; echo "armboard-init: container done at ${up}s"
+mark STDERR
+cat /run/stderr
+mark END
+echo
+poweroff -f
+"#;
+
+/// The OCI runtime the guest runs the container with; each has its own base image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// `crun run` on a bundle the guest prepares (the default, smallest image).
+    #[default]
+    Crun,
+    /// `runc run` on the same bundle.
+    Runc,
+    /// containerd started by the guest's init; `ctr images import` of an OCI archive on
+    /// the first virtio disk, then `ctr run --rm` (runc through containerd's v2 shim).
+    Containerd,
+}
+
+impl Runtime {
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Crun => "crun",
+            Runtime::Runc => "runc",
+            Runtime::Containerd => "containerd",
+        }
+    }
+
+    /// The Debian packages (besides busybox-static) the image takes programs from.
+    pub fn packages(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Crun => &["crun"],
+            Runtime::Runc => &["runc"],
+            Runtime::Containerd => &["containerd", "runc"],
+        }
+    }
+
+    /// The programs the image holds (in `usr/bin`, with their libraries).
+    pub fn programs(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Crun => &["crun"],
+            Runtime::Runc => &["runc"],
+            Runtime::Containerd => &["containerd", "ctr", "containerd-shim-runc-v2", "runc"],
+        }
+    }
+
+    /// The modules the guest always loads: containerd's image archive is on a disk.
+    pub fn modules(self) -> Vec<&'static str> {
+        let mut m = MODULES.to_vec();
+        if self == Runtime::Containerd {
+            m.extend(CONTAINERD_MODULES);
+        }
+        m
+    }
+
+    /// Stage 2 with the runtime's command filled in.
+    fn stage2(self) -> String {
+        match self {
+            Runtime::Crun => STAGE2.replace("@RUN@", RUN_CRUN),
+            Runtime::Runc => STAGE2.replace("@RUN@", RUN_RUNC),
+            Runtime::Containerd => STAGE2_CONTAINERD.to_string(),
+        }
+    }
+}
+
+/// Modules of the containerd guest beyond [`MODULES`]: the disk holding the image archive.
+pub const CONTAINERD_MODULES: &[&str] = &["virtio_blk"];
+
+const RUN_CRUN: &str =
+    "crun --cgroup-manager=cgroupfs run --bundle $B armboard </dev/null 2>/run/stderr";
+const RUN_RUNC: &str = "runc run --bundle $B armboard </dev/null 2>/run/stderr";
+
+/// containerd's configuration: state and content in the `/run` tmpfs, the native
+/// snapshotter (plain copies: no overlay module, and image layers are small), no CRI.
+const CONTAINERD_TOML: &str = r#"version = 2
+root = "/run/containerd/root"
+state = "/run/containerd/state"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.overlayfs",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+"#;
+
+/// Stage 2 of the containerd guest: starts containerd, imports the OCI archive on
+/// `/dev/vda` as `armboard/image:latest`, runs it with `ctr run --rm` (the arguments the
+/// host wrote to `container/ctr-args`) and reports as [`STAGE2`] does. The guest's hostname
+/// is the container's (ctr has no hostname option; the container's new UTS namespace
+/// starts with a copy).
+const STAGE2_CONTAINERD: &str = r#"#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+N="$armboard_nonce"
+read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
+mark() { printf '@@%s-%s@@' "$N" "$*"; }
+fail() { mark "FAIL $*"; echo; poweroff -f; }
+B=/container
+mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm
+mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
+mount -t tmpfs -o mode=0755 run /run
+mount -t tmpfs -o mode=1777 tmp /tmp
+read -r host < $B/hostname
+echo "$host" > /proc/sys/kernel/hostname
+D=${armboard_disk_dev:-/dev/vda}
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+[ -b $D ] || fail "no disk with the image archive"
+export CONTAINERD_ADDRESS=/run/containerd/containerd.sock CONTAINERD_NAMESPACE=armboard CONTAINERD_SNAPSHOTTER=native
+containerd --config /armboard/containerd.toml >/run/containerd.log 2>&1 &
+i=0
+while [ ! -S $CONTAINERD_ADDRESS ]; do
+  i=$((i + 1))
+  if [ $i -gt 1800 ]; then tail -n 20 /run/containerd.log; fail "containerd did not start"; fi
+  sleep 0.1
+done
+read up rest < /proc/uptime; echo "armboard-init: containerd is up at ${up}s"
+ctr images import --index-name armboard/image:latest $D >/run/import.log 2>&1 || { tail -n 20 /run/import.log; fail "ctr images import failed"; }
+read up rest < /proc/uptime; echo "armboard-init: image imported at ${up}s; starting the container"
+. $B/ctr-args
+echo 1 > /proc/sys/kernel/printk
+stty -opost -echo 2>/dev/null
+mark START
+ctr run --rm "$@" </dev/null 2>/run/stderr
 code=$?
 counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
 mark "EXIT $code $counts"
@@ -172,17 +325,32 @@ pub fn ensure() -> Result<GuestImage, GuestError> {
 
 /// As [`ensure`], with the cache at `cache`.
 pub fn ensure_in(cache: &Cache) -> Result<GuestImage, GuestError> {
+    ensure_runtime_in(cache, Runtime::Crun)
+}
+
+/// The base image for `runtime`, from the cache at `$ARMBOARD_CACHE` (built if needed).
+pub fn ensure_runtime(runtime: Runtime) -> Result<GuestImage, GuestError> {
+    ensure_runtime_in(&Cache::from_env()?, runtime)
+}
+
+/// As [`ensure_runtime`], with the cache at `cache`.
+pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, GuestError> {
     let kernel = DebianKernel::ensure_in(cache)?;
     let bb = cache.sysroot(&["busybox-static"])?;
-    let crun = cache.sysroot(&["crun"])?;
+    let rt = cache.sysroot(runtime.packages())?;
+    let stage2 = runtime.stage2();
     let mut id = format!(
-        "{FORMAT}\n{STAGE1}\n{STAGE2}\n{} {}\nkernel {} {}\n",
-        MODULES.join(","),
+        "{FORMAT}\n{STAGE1}\n{stage2}\n{} {} {}\nkernel {} {}\n",
+        runtime.modules().join(","),
         DISK_MODULES.join(","),
+        PI_MODULES.join(","),
         kernel.package.name,
         kernel.package.version
     );
-    for p in bb.packages.iter().chain(&crun.packages) {
+    if runtime != Runtime::Crun {
+        let _ = writeln!(id, "runtime {}\n{CONTAINERD_TOML}", runtime.name());
+    }
+    for p in bb.packages.iter().chain(&rt.packages) {
         let _ = writeln!(id, "{} {} {}", p.name, p.version, p.arch);
     }
     let key = format!("{:016x}", deb::fnv1a(id.as_bytes()));
@@ -190,6 +358,7 @@ pub fn ensure_in(cache: &Cache) -> Result<GuestImage, GuestError> {
     let path = dir.join(format!("{key}.cpio.gz"));
     if path.is_file() && !deb::refresh_requested() {
         return Ok(GuestImage {
+            dtbs: kernel.dtb_dir(),
             kernel: kernel.image,
             initrd: path,
             key,
@@ -197,7 +366,7 @@ pub fn ensure_in(cache: &Cache) -> Result<GuestImage, GuestError> {
         });
     }
     std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let fs = base_image(&kernel, &bb, &crun)?;
+    let fs = base_image(&kernel, &bb, &rt, runtime, &stage2)?;
     let tmp = dir.join(format!(".tmp-{key}-{}", std::process::id()));
     let r = fs
         .write_to(&tmp, Compression::Gzip)
@@ -208,6 +377,7 @@ pub fn ensure_in(cache: &Cache) -> Result<GuestImage, GuestError> {
     }
     r?;
     Ok(GuestImage {
+        dtbs: kernel.dtb_dir(),
         kernel: kernel.image,
         initrd: path,
         key,
@@ -218,13 +388,15 @@ pub fn ensure_in(cache: &Cache) -> Result<GuestImage, GuestError> {
 fn base_image(
     kernel: &DebianKernel,
     bb: &Sysroot,
-    crun: &Sysroot,
+    rt: &Sysroot,
+    runtime: Runtime,
+    stage2: &str,
 ) -> Result<Initramfs, GuestError> {
     let busybox = bb
         .find_program("busybox")
         .ok_or_else(|| GuestError::Missing("busybox-static has no busybox".into()))?;
     let set = kernel.module_set()?;
-    let mods = set.resolve(MODULES)?;
+    let mods = set.resolve(&runtime.modules())?;
     let mut fs = Initramfs::busybox(&busybox, "")?;
     let load = fs.modules("armboard/modules", &mods)?;
     let disk_mods: Vec<_> = set
@@ -233,14 +405,24 @@ fn base_image(
         .filter(|m| !mods.iter().any(|n| n.name == m.name))
         .collect();
     let load_disk = fs.modules("armboard/modules", &disk_mods)?;
+    let pi_mods: Vec<_> = set
+        .resolve(PI_MODULES)?
+        .into_iter()
+        .filter(|m| !mods.iter().chain(&disk_mods).any(|n| n.name == m.name))
+        .collect();
+    let load_pi = fs.modules("armboard/modules", &pi_mods)?;
     fs.file(
         "init",
         0o755,
         STAGE1
             .replace("@MODULES@", &load)
+            .replace("@PI_MODULES@", &load_pi)
             .replace("@DISK_MODULES@", &load_disk),
     )?;
-    fs.file("armboard/stage2", 0o755, STAGE2)?;
+    fs.file("armboard/stage2", 0o755, stage2)?;
+    if runtime == Runtime::Containerd {
+        fs.file("armboard/containerd.toml", 0o644, CONTAINERD_TOML)?;
+    }
     fs.dir("container/rootfs", 0o755)?;
     fs.dir("run", 0o755)?;
     // The merged-/usr layout the loader and libraries expect.
@@ -249,10 +431,12 @@ fn base_image(
         "usr/lib/ld-linux-aarch64.so.1",
         "aarch64-linux-gnu/ld-linux-aarch64.so.1",
     )?;
-    let crun_bin = crun
-        .find_program("crun")
-        .ok_or_else(|| GuestError::Missing("the crun package has no crun".into()))?;
-    add_elf_with_libs(&mut fs, &crun.path, &crun_bin, "usr/bin/crun")?;
+    for prog in runtime.programs() {
+        let host = rt.find_program(prog).ok_or_else(|| {
+            GuestError::Missing(format!("{:?} have no {prog}", runtime.packages()))
+        })?;
+        add_elf_with_libs(&mut fs, &rt.path, &host, &format!("usr/bin/{prog}"))?;
+    }
     Ok(fs)
 }
 
@@ -439,6 +623,52 @@ impl Container {
     }
 }
 
+/// The name the containerd guest imports the image archive as.
+pub const CTR_IMAGE: &str = "armboard/image:latest";
+
+impl Container {
+    /// The arguments of the containerd guest's `ctr run --rm`: the environment (the
+    /// image's with the overrides, as `--env`, which ctr puts over the image's), working
+    /// directory, memory limit, the image, the container id and the whole command
+    /// (Entrypoint included: ctr's arguments replace the image's Entrypoint and Cmd).
+    pub fn ctr_args(&self) -> Vec<String> {
+        let mut a = Vec::new();
+        for e in self.full_env() {
+            a.push("--env".into());
+            a.push(e);
+        }
+        a.push("--cwd".into());
+        a.push(self.cwd.clone());
+        if let Some(m) = self.memory {
+            a.push("--memory-limit".into());
+            a.push(m.to_string());
+        }
+        a.push(CTR_IMAGE.into());
+        a.push("armboard".into());
+        a.extend(self.args.iter().cloned());
+        a
+    }
+
+    /// The per-run archive of the containerd guest: `container/hostname`, and
+    /// `container/ctr-args`, a shell `set --` line with [`Container::ctr_args`].
+    pub fn ctr_run_archive(&self) -> Result<Vec<u8>, GuestError> {
+        let mut fs = Initramfs::new();
+        fs.file("container/hostname", 0o644, format!("{}\n", self.hostname))?;
+        let words: Vec<String> = self.ctr_args().iter().map(|w| sh_quote(w)).collect();
+        fs.file(
+            "container/ctr-args",
+            0o644,
+            format!("set -- {}\n", words.join(" ")),
+        )?;
+        Ok(fs.to_cpio()?)
+    }
+}
+
+/// `s` as one single-quoted shell word.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// The capabilities a container gets (Docker's default set).
 const CAPS: &[&str] = &[
     "CAP_CHOWN",
@@ -485,6 +715,53 @@ mod tests {
     #[test]
     fn json_strings_are_escaped() {
         assert_eq!(json_str("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
+    }
+
+    #[test]
+    fn ctr_arguments_carry_env_cwd_limit_and_the_whole_command() {
+        let mut c = Container::greeting();
+        c.args = vec!["/bin/sh".into(), "-c".into(), "echo 'it''s'\nexit 3".into()];
+        c.env = vec!["A=1 2".into()];
+        c.cwd = "/app".into();
+        c.memory = Some(1 << 20);
+        let a = c.ctr_args();
+        let want: Vec<String> = [
+            "--env",
+            &format!("PATH={DEFAULT_PATH}"),
+            "--env",
+            "A=1 2",
+            "--env",
+            "HOME=/root",
+            "--cwd",
+            "/app",
+            "--memory-limit",
+            "1048576",
+            CTR_IMAGE,
+            "armboard",
+            "/bin/sh",
+            "-c",
+            "echo 'it''s'\nexit 3",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(a, want);
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        // The shell reads the words back unchanged.
+        let script = format!(
+            "set -- {}; for w in \"$@\"; do printf '%s\\0' \"$w\"; done",
+            a.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" ")
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let back: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_string)
+            .collect();
+        assert_eq!(back, want);
     }
 
     #[test]

@@ -66,6 +66,14 @@ pub struct DebianKernel {
 }
 
 impl DebianKernel {
+    /// The package's device trees: `usr/lib/linux-image-<release>` (vendor subdirectories
+    /// such as `broadcom/`).
+    pub fn dtb_dir(&self) -> PathBuf {
+        let lib = self.modules.parent().and_then(Path::parent);
+        lib.unwrap_or(&self.modules)
+            .join(format!("linux-image-{}", self.version))
+    }
+
     /// The current bookworm arm64 kernel, from the default cache (fetched if needed; set
     /// `ARMBOARD_REFRESH=1` to look for a newer one).
     pub fn ensure() -> Result<DebianKernel, KernelError> {

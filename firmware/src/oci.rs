@@ -293,6 +293,41 @@ pub fn apply_layer(tar: &[u8], root: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The image as one uncompressed tar stream for `ctr images import`: a tarball is
+/// decompressed (ctr reads plain tar only), an OCI layout directory is archived; the
+/// result is padded to whole 512-byte sectors (it becomes a disk).
+pub fn import_archive(image: &Path) -> Result<Vec<u8>, OciError> {
+    let md = std::fs::metadata(image).map_err(|e| OciError::Io(image.into(), e))?;
+    let mut data = if md.is_dir() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut todo = vec![PathBuf::new()];
+        while let Some(rel) = todo.pop() {
+            let dir = image.join(&rel);
+            let mut names: Vec<_> = std::fs::read_dir(&dir)
+                .map_err(|e| OciError::Io(dir.clone(), e))?
+                .filter_map(|e| e.ok())
+                .collect();
+            names.sort_by_key(|e| e.file_name());
+            for e in names {
+                let name = rel.join(e.file_name());
+                let ft = e.file_type().map_err(|err| OciError::Io(e.path(), err))?;
+                if ft.is_dir() {
+                    todo.push(name);
+                } else if ft.is_file() {
+                    b.append_path_with_name(e.path(), &name)
+                        .map_err(|err| OciError::Io(e.path(), err))?;
+                }
+            }
+        }
+        b.into_inner().map_err(|e| OciError::Io(image.into(), e))?
+    } else {
+        let raw = std::fs::read(image).map_err(|e| OciError::Io(image.into(), e))?;
+        decompress(&raw).map_err(|e| bad(format!("not an image archive: {e}")))?
+    };
+    data.resize(data.len().next_multiple_of(512), 0);
+    Ok(data)
+}
+
 fn remove(p: &Path) {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => {
@@ -339,6 +374,41 @@ mod tests {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         e.write_all(b).unwrap();
         e.finish().unwrap()
+    }
+
+    #[test]
+    fn import_archive_is_a_plain_tar_of_the_layout_in_whole_sectors() {
+        let d = tmp("import");
+        std::fs::create_dir_all(d.join("layout/blobs/sha256")).unwrap();
+        std::fs::write(d.join("layout/index.json"), "{}").unwrap();
+        std::fs::write(d.join("layout/blobs/sha256/ab"), "blob").unwrap();
+        let names = |data: &[u8]| {
+            let mut ar = tar::Archive::new(data);
+            let mut v: Vec<(String, String)> = ar
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let mut e = e.unwrap();
+                    let mut s = String::new();
+                    e.read_to_string(&mut s).unwrap();
+                    (e.path().unwrap().to_string_lossy().into_owned(), s)
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let want = vec![
+            ("blobs/sha256/ab".to_string(), "blob".to_string()),
+            ("index.json".to_string(), "{}".to_string()),
+        ];
+        let from_dir = import_archive(&d.join("layout")).unwrap();
+        assert_eq!(from_dir.len() % 512, 0);
+        assert_eq!(names(&from_dir), want);
+        // A gzip'd tarball comes back decompressed.
+        std::fs::write(d.join("image.tar.gz"), gz(&from_dir)).unwrap();
+        let from_gz = import_archive(&d.join("image.tar.gz")).unwrap();
+        assert_eq!(from_gz, from_dir);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     fn sha(data: &[u8]) -> String {

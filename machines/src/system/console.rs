@@ -14,6 +14,9 @@ pub struct Watch {
     pub panic_done: bool,
     /// The user typed Ctrl-A x.
     pub quit: bool,
+    /// The kernel halted ("reboot: System halted"): its CPUs park forever, as on a board
+    /// without a power-off driver.
+    pub halted: bool,
 }
 
 struct Shared {
@@ -33,6 +36,7 @@ pub struct Console {
 
 const PANIC: &str = "Kernel panic - not syncing";
 const PANIC_END: &str = "---[ end Kernel panic";
+const HALTED: &str = "reboot: System halted";
 
 impl Console {
     /// A console writing to `out` (stdout in the CLI) from a thread of its own.
@@ -124,6 +128,9 @@ impl Write for Console {
                         }
                     } else if let Some(i) = line.find(PANIC) {
                         s.watch.panic = Some(line[i..].trim_end().to_string());
+                        changed = true;
+                    } else if line.contains(HALTED) {
+                        s.watch.halted = true;
                         changed = true;
                     }
                 } else if s.line.len() < 4096 {
@@ -238,6 +245,16 @@ mod tests {
             assert!(p.contains("CPU: 0 PID: 1"));
             assert!(w.panic_done);
         });
+        c.close();
+    }
+
+    #[test]
+    fn a_halt_is_seen() {
+        let mut c = Console::new(Box::new(std::io::sink()));
+        c.write_all(b"[   19.7] reboot: System ha").unwrap();
+        c.with_watch(|w| assert!(!w.halted));
+        c.write_all(b"lted\n").unwrap();
+        c.with_watch(|w| assert!(w.halted && w.panic.is_none()));
         c.close();
     }
 }

@@ -14,6 +14,9 @@ pub enum Outcome {
     PowerOff,
     /// The guest reset the board.
     Reset,
+    /// The kernel halted its CPUs without powering off (no power-off driver); the board
+    /// would sit there forever.
+    Halted,
     /// The kernel panicked; the panic report.
     Panic(String),
     /// The user pressed Ctrl-A x.

@@ -241,9 +241,13 @@ fn wait_outcome(ctl: &Control, console: &console::Console, timeout: Option<Durat
                 return o;
             }
         }
-        let (panic, done, quit) = console.with_watch(|w| (w.panic.clone(), w.panic_done, w.quit));
+        let (panic, done, quit, halted) =
+            console.with_watch(|w| (w.panic.clone(), w.panic_done, w.quit, w.halted));
         if quit {
             return Outcome::Quit;
+        }
+        if halted && panic.is_none() {
+            return Outcome::Halted;
         }
         if let Some(p) = panic {
             let since = *panic_seen.get_or_insert_with(Instant::now);
