@@ -3,13 +3,12 @@
 //! virtio-rng output included. Debian bookworm's arm64 kernel and busybox-static are fetched
 //! into the cache on first use (these tests never skip).
 
-use armboard_firmware::deb::Sysroot;
-use armboard_firmware::initramfs::{Compression, Initramfs};
-use armboard_firmware::kernel::DebianKernel;
+mod board;
+
+use board::{armboard, value};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MODULES: &[&str] = &["virtio_mmio", "virtio_rng"];
 
@@ -43,55 +42,14 @@ struct Guest {
 fn guest() -> &'static Guest {
     static G: OnceLock<Guest> = OnceLock::new();
     G.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("boot_icount");
-        std::fs::create_dir_all(&dir).unwrap();
-        let k = DebianKernel::ensure().expect("fetching Debian's arm64 kernel");
-        let bb = Sysroot::ensure(&["busybox-static"]).expect("fetching busybox-static");
-        let busybox = bb
-            .find_program("busybox")
-            .expect("busybox in busybox-static");
-        let mods = k
-            .module_set()
-            .and_then(|s| s.resolve(MODULES))
-            .expect("resolving modules");
-        let mut fs = Initramfs::busybox(&busybox, "").unwrap();
-        let load = fs.modules("lib/modules", &mods).unwrap();
-        fs.file("init", 0o755, INIT.replace("@MODULES@", &load))
-            .unwrap();
-        let initrd = dir.join("initrd.cpio.gz");
-        fs.write_to(&initrd, Compression::Gzip).unwrap();
+        let k = board::kernel();
+        let initrd = board::work_dir("boot_icount").join("initrd.cpio.gz");
+        board::busybox_initramfs(&k, INIT, MODULES, &initrd);
         Guest {
             kernel: k.image,
             initrd,
         }
     })
-}
-
-/// Run armboard with a time limit (a hung guest fails the test instead of hanging it).
-fn armboard(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_armboard"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "armboard {args:?} did not finish in {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Boot under `--clock icount`; the console output of a successful run.
@@ -131,12 +89,6 @@ fn boot(engine: &str, smp: &str) -> Vec<u8> {
 fn tiered_run() -> &'static [u8] {
     static OUT: OnceLock<Vec<u8>> = OnceLock::new();
     OUT.get_or_init(|| boot("tiered", "1"))
-}
-
-fn value<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.trim_end().strip_prefix(key))
-        .unwrap_or_else(|| panic!("no {key} in the guest's output:\n{out}"))
 }
 
 /// Where two outputs first differ, for a readable failure.
