@@ -87,6 +87,9 @@ enum Machine {
 enum Clock {
     /// Guest timers follow the host's clock.
     Host,
+    /// Guest time advances with retired instructions (2^--icount-shift ns each): the same
+    /// kernel and inputs give the same run (console output, timestamps included).
+    Icount,
 }
 
 #[derive(clap::Args)]
@@ -130,6 +133,10 @@ struct BootArgs {
     /// How guest time advances.
     #[arg(long, value_enum, default_value = "host")]
     clock: Clock,
+    /// With --clock icount: each guest instruction takes 2^N ns of guest time (0 to 20;
+    /// the default 2 is 4 ns, as if the guest ran at 250 MIPS).
+    #[arg(long, default_value_t = armboard_machines::system::icount::DEFAULT_SHIFT)]
+    icount_shift: u32,
     /// Stop the board if the guest has not powered off after this many seconds (exit 12).
     #[arg(long)]
     timeout: Option<u64>,
@@ -169,7 +176,18 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
             cfg.dtb = a.dtb;
             cfg.engine = a.engine.into();
             cfg.timeout = a.timeout.map(std::time::Duration::from_secs);
-            let Clock::Host = a.clock;
+            anyhow::ensure!(
+                a.icount_shift <= armboard_machines::system::icount::MAX_SHIFT,
+                "--icount-shift {}: must be 0 to {}",
+                a.icount_shift,
+                armboard_machines::system::icount::MAX_SHIFT
+            );
+            cfg.clock = match a.clock {
+                Clock::Host => virt::ClockKind::Host,
+                Clock::Icount => virt::ClockKind::Icount {
+                    shift: a.icount_shift,
+                },
+            };
             for d in a.drive {
                 let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
                 let readonly = match opts {
@@ -222,7 +240,10 @@ fn boot_raspi(name: &str, a: BootArgs) -> anyhow::Result<armboard_machines::syst
         a.drive.is_empty(),
         "--drive is for virt; a Pi takes its disk as --sd"
     );
-    let Clock::Host = a.clock;
+    anyhow::ensure!(
+        a.clock == Clock::Host,
+        "--clock icount: only on --machine virt so far"
+    );
     let mut cfg = raspi::Machine::new(board);
     cfg.sd = a.sd;
     cfg.kernel = a.kernel;
