@@ -151,8 +151,9 @@ const EXIT_GUEST_ERROR: i32 = 13;
 fn boot(a: BootArgs) -> anyhow::Result<i32> {
     use armboard_machines::virt::{self, Drive};
     let timeout = a.timeout;
+    let clock = clock_kind(&a)?;
     let outcome = match a.machine {
-        Machine::Raspi3b => boot_raspi("raspi3b", a)?,
+        Machine::Raspi3b => boot_raspi("raspi3b", a, clock)?,
         Machine::Virt => {
             let kernel = a
                 .kernel
@@ -166,6 +167,7 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
                 format!("--cpu {cpu}: known models are cortex-a53 and cortex-a72")
             })?;
             let mut cfg = virt::Machine::new(kernel);
+            cfg.clock = clock;
             cfg.cpus = a.smp.unwrap_or(1);
             cfg.model = model;
             let memory = a.memory.as_deref().unwrap_or("1G");
@@ -176,18 +178,6 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
             cfg.dtb = a.dtb;
             cfg.engine = a.engine.into();
             cfg.timeout = a.timeout.map(std::time::Duration::from_secs);
-            anyhow::ensure!(
-                a.icount_shift <= armboard_machines::system::icount::MAX_SHIFT,
-                "--icount-shift {}: must be 0 to {}",
-                a.icount_shift,
-                armboard_machines::system::icount::MAX_SHIFT
-            );
-            cfg.clock = match a.clock {
-                Clock::Host => virt::ClockKind::Host,
-                Clock::Icount => virt::ClockKind::Icount {
-                    shift: a.icount_shift,
-                },
-            };
             for d in a.drive {
                 let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
                 let readonly = match opts {
@@ -206,8 +196,28 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
     Ok(exit_status(outcome, timeout))
 }
 
+/// How guest time advances, from --clock and --icount-shift.
+fn clock_kind(a: &BootArgs) -> anyhow::Result<armboard_machines::system::ClockKind> {
+    use armboard_machines::system::{icount::MAX_SHIFT, ClockKind};
+    anyhow::ensure!(
+        a.icount_shift <= MAX_SHIFT,
+        "--icount-shift {}: must be 0 to {MAX_SHIFT}",
+        a.icount_shift
+    );
+    Ok(match a.clock {
+        Clock::Host => ClockKind::Host,
+        Clock::Icount => ClockKind::Icount {
+            shift: a.icount_shift,
+        },
+    })
+}
+
 /// Boot a Raspberry Pi board.
-fn boot_raspi(name: &str, a: BootArgs) -> anyhow::Result<armboard_machines::system::Outcome> {
+fn boot_raspi(
+    name: &str,
+    a: BootArgs,
+    clock: armboard_machines::system::ClockKind,
+) -> anyhow::Result<armboard_machines::system::Outcome> {
     use armboard_machines::raspi;
     let board = raspi::board::by_name(name).context("unknown Pi board")?;
     if let Some(cpu) = &a.cpu {
@@ -240,11 +250,8 @@ fn boot_raspi(name: &str, a: BootArgs) -> anyhow::Result<armboard_machines::syst
         a.drive.is_empty(),
         "--drive is for virt; a Pi takes its disk as --sd"
     );
-    anyhow::ensure!(
-        a.clock == Clock::Host,
-        "--clock icount: only on --machine virt so far"
-    );
     let mut cfg = raspi::Machine::new(board);
+    cfg.clock = clock;
     cfg.sd = a.sd;
     cfg.kernel = a.kernel;
     cfg.dtb = a.dtb;

@@ -31,7 +31,7 @@ echo ARMBOARD-DONE
 poweroff -f
 "#;
 
-/// The RTC's start under icount (machines::virt::ICOUNT_EPOCH: 2024-01-01).
+/// The RTC's start under icount on virt (machines::virt::ICOUNT_EPOCH: 2024-01-01).
 const ICOUNT_EPOCH: u64 = 1_704_067_200;
 
 struct Guest {
@@ -165,4 +165,51 @@ fn two_icount_boots_with_two_cpus_print_the_same_bytes() {
     let b = boot("tiered", "2");
     assert!(a == b, "{}", first_difference(&a, &b));
     assert_eq!(value(&String::from_utf8_lossy(&a), "cpus="), "2");
+}
+
+/// The Raspberry Pi 3 B's guest: its RNG and watchdog (which powers it off) are modules.
+fn pi_initrd() -> &'static PathBuf {
+    static I: OnceLock<PathBuf> = OnceLock::new();
+    I.get_or_init(|| {
+        let initrd = board::work_dir("boot_icount").join("pi-initrd.cpio.gz");
+        let init = INIT.replace("/sys/class/rtc/rtc0/since_epoch", "/proc/loadavg");
+        board::busybox_initramfs(
+            &board::kernel(),
+            &init,
+            &["bcm2835_rng", "bcm2835_wdt"],
+            &initrd,
+        );
+        initrd
+    })
+}
+
+/// The four cores of a Pi 3 B in turn on one thread, its SoC timers and RNG on guest time
+/// and seeds: two boots print the same bytes.
+#[test]
+fn two_icount_boots_of_the_pi3b_print_the_same_bytes() {
+    let k = board::kernel();
+    let dtb = k.dtb_dir().join("broadcom/bcm2837-rpi-3-b.dtb");
+    let boot = || {
+        let args = [
+            "boot",
+            "--machine",
+            "raspi3b",
+            "--clock",
+            "icount",
+            "--kernel",
+            k.image.to_str().unwrap(),
+            "--dtb",
+            dtb.to_str().unwrap(),
+            "--initrd",
+            pi_initrd().to_str().unwrap(),
+            "--append",
+            "console=ttyAMA0 panic=-1",
+        ];
+        board::armboard_ok(&args, "ARMBOARD-DONE").into_bytes()
+    };
+    let (a, b) = (boot(), boot());
+    assert!(a == b, "{}", first_difference(&a, &b));
+    let out = String::from_utf8_lossy(&a);
+    assert_eq!(value(&out, "cpus="), "4");
+    assert_eq!(value(&out, "rng=").len(), 32);
 }

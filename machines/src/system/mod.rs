@@ -29,6 +29,19 @@ pub const SYSTEM_HOT_THRESHOLD: u32 = 5000;
 /// device timers.
 const TIMER_POLL: Duration = Duration::from_micros(500);
 
+/// How guest time advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockKind {
+    /// The generic timer follows the host's monotonic clock.
+    #[default]
+    Host,
+    /// Guest time advances 2^shift ns per retired instruction and everything the guest sees
+    /// is a function of its own execution: the same kernel and inputs give the same run
+    /// (see [`icount`]). Boards fix what would come from the host: RNG seeds
+    /// and streams, the RTC's start.
+    Icount { shift: u32 },
+}
+
 /// A console input sink: offered bytes, it returns how many it took (a UART's free FIFO).
 pub type InputSink = Box<dyn FnMut(&[u8]) -> usize + Send>;
 

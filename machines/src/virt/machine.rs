@@ -5,7 +5,8 @@ use super::boot::{self, BootOptions};
 use super::dt::VirtConfig as DtConfig;
 use super::layout;
 use crate::system::{
-    self, console, Control, ControlConfig, Firmware, Outcome, Power, RunConfig, TimerWiring,
+    self, console, ClockKind, Control, ControlConfig, Firmware, Outcome, Power, RunConfig,
+    TimerWiring,
 };
 use armboard_bus::{AddressSpace, Bus, CpuInterrupts, IrqLine, Ram, Shared};
 use armboard_cpu::model::{self, CpuModel};
@@ -21,19 +22,6 @@ use std::time::Duration;
 pub struct Drive {
     pub path: PathBuf,
     pub readonly: bool,
-}
-
-/// How guest time advances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClockKind {
-    /// The generic timer follows the host's monotonic clock.
-    #[default]
-    Host,
-    /// Guest time advances 2^shift ns per retired instruction and everything the guest sees
-    /// is a function of its own execution: the same kernel and inputs give the same run
-    /// (see [`system::icount`]). The device-tree RNG seed and the virtio RNG's stream are
-    /// fixed, the RTC starts at [`ICOUNT_EPOCH`].
-    Icount { shift: u32 },
 }
 
 /// The RTC's start under [`ClockKind::Icount`]: 2024-01-01 00:00:00 UTC.
