@@ -94,13 +94,17 @@ struct Entry {
     refused: bool,
     /// Handed to the compile worker; interpreted until the code comes back.
     queued: bool,
+    /// The exec epoch ([`Mem::exec_epoch`]) at which `pa` was last checked against the pc's
+    /// translation: while the memory's epoch is still this, the check can be skipped.
+    epoch: u64,
 }
 
 impl Entry {
-    fn new(block: Block, pa: u64) -> Self {
+    fn new(block: Block, pa: u64, epoch: u64) -> Self {
         Entry {
             block,
             pa,
+            epoch,
             hits: 0,
             code: None,
             refused: false,
@@ -110,6 +114,47 @@ impl Entry {
 }
 
 type BlockMap = HashMap<u64, Box<Entry>, BuildHasherDefault<PcHasher>>;
+
+/// log2 of the slots of the dispatcher's direct-mapped pc cache.
+const DCACHE_BITS: u32 = 12;
+
+/// The dispatcher's direct-mapped cache in front of the block map: (pc, entry) pairs. The
+/// pointers are into the map's boxes; the cache is emptied whenever any entry is removed.
+struct DispatchCache {
+    slots: Box<[(u64, *mut Entry)]>,
+}
+
+impl DispatchCache {
+    fn new() -> Self {
+        Self {
+            slots: vec![(0, std::ptr::null_mut()); 1 << DCACHE_BITS].into_boxed_slice(),
+        }
+    }
+
+    #[inline]
+    fn index(pc: u64) -> usize {
+        (pc >> 2) as usize & ((1 << DCACHE_BITS) - 1)
+    }
+
+    #[inline]
+    fn get(&self, pc: u64) -> *mut Entry {
+        let (p, e) = self.slots[Self::index(pc)];
+        if p == pc {
+            e
+        } else {
+            std::ptr::null_mut()
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, pc: u64, e: *mut Entry) {
+        self.slots[Self::index(pc)] = (pc, e);
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill((0, std::ptr::null_mut()));
+    }
+}
 
 /// Blocks run this many times in the interpreter before the tiered engine compiles them.
 pub const DEFAULT_HOT_THRESHOLD: u32 = 200;
@@ -121,6 +166,7 @@ pub struct Cpu {
     pub engine: EngineKind,
     pub hot_threshold: u32,
     blocks: BlockMap,
+    dcache: DispatchCache,
     /// System mode: the virtual pcs of blocks translated from each physical page (may list
     /// blocks since dropped), for IC IVAU.
     code_pages: HashMap<u64, Vec<u64>>,
@@ -168,6 +214,7 @@ impl Cpu {
                     .unwrap_or(DEFAULT_HOT_THRESHOLD),
             },
             blocks: BlockMap::default(),
+            dcache: DispatchCache::new(),
             code_pages: HashMap::new(),
             temps: Vec::new(),
             jit,
@@ -186,6 +233,7 @@ impl Cpu {
     /// Forget all translated code (after munmap/mprotect of code, or IC IALLU).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
+        self.dcache.clear();
         self.code_pages.clear();
         if let Some(j) = &mut self.jit {
             j.flush();
@@ -201,6 +249,7 @@ impl Cpu {
             compiled |= !keep && (e.code.is_some() || e.queued);
             keep
         });
+        self.dcache.clear();
         if compiled {
             self.flush_code();
         }
@@ -252,11 +301,68 @@ impl Cpu {
         }
         self.blocks
             .retain(|pc, _| vpages.binary_search(&(pc >> 12)).is_err());
+        self.dcache.clear();
         if let Some(j) = &mut self.jit {
             for &p in &vpages {
                 j.forget_page(p);
             }
         }
+    }
+
+    /// The block at `pc`, translated now if it is new. System mode: checked against the
+    /// current translation of `pc` unless that was done at the memory's current exec epoch.
+    #[inline]
+    fn lookup<M: Mem>(&mut self, mem: &mut M, pc: u64) -> Result<(*mut Entry, u64), Stop> {
+        let epoch = mem.exec_epoch();
+        let e = self.dcache.get(pc);
+        // SAFETY: the cache only holds pointers into live boxes of `blocks` (it is emptied
+        // whenever an entry is removed).
+        if !e.is_null() && unsafe { (*e).epoch } == epoch {
+            return Ok((e, epoch));
+        }
+        self.lookup_slow(mem, pc, epoch).map(|e| (e, epoch))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lookup_slow<M: Mem>(
+        &mut self,
+        mem: &mut M,
+        pc: u64,
+        epoch: u64,
+    ) -> Result<*mut Entry, Stop> {
+        // System mode: a cached block is reused only while its virtual pc still maps the
+        // physical code it was translated from.
+        let (system, pa) = match mem.system().map(|s| s.translate_exec(pc)) {
+            None => (false, 0),
+            Some(Ok(pa)) => (true, pa),
+            Some(Err(f)) => return Err(Stop::Fault(f)),
+        };
+        let e: *mut Entry = match self.blocks.get_mut(&pc) {
+            Some(e) if e.pa == pa => {
+                e.epoch = epoch;
+                &mut **e
+            }
+            found => {
+                if found.is_some() {
+                    // The page now maps other code: drop all of its blocks together, since
+                    // compiled blocks link to others of their own page.
+                    let page = pc >> 12;
+                    self.blocks.retain(|&p, _| p >> 12 != page);
+                    self.dcache.clear();
+                    if let Some(j) = self.jit.as_mut() {
+                        j.forget_page(page);
+                    }
+                }
+                if system {
+                    self.code_pages.entry(pa >> 12).or_default().push(pc);
+                }
+                let b = Box::new(Entry::new(translate_block(mem, pc), pa, epoch));
+                &mut **self.blocks.entry(pc).insert_entry(b).get_mut()
+            }
+        };
+        self.dcache.set(pc, e);
+        Ok(e)
     }
 
     /// Run until something needs the machine.
@@ -275,36 +381,20 @@ impl Cpu {
             if self.jit.as_ref().is_some_and(Jit::busy) {
                 self.install_compiled();
             }
+            let (entry, epoch) = match self.lookup(mem, pc) {
+                Ok(e) => e,
+                Err(stop) => return stop,
+            };
+            // SAFETY: `lookup` returns a pointer into a live box of `blocks`, and nothing
+            // below removes entries before the block has run.
+            let entry = unsafe { &mut *entry };
             let Cpu {
-                blocks,
                 state,
                 temps,
                 jit,
                 hot_threshold,
                 ..
             } = self;
-            // System mode: a cached block is reused only while its virtual pc still maps the
-            // physical code it was translated from.
-            let pa = match mem.system().map(|s| s.translate_exec(pc)) {
-                None => 0,
-                Some(Ok(pa)) => pa,
-                Some(Err(f)) => return Stop::Fault(f),
-            };
-            if blocks.get(&pc).is_some_and(|e| e.pa != pa) {
-                // The page now maps other code: drop all of its blocks together, since
-                // compiled blocks link to others of their own page.
-                let page = pc >> 12;
-                blocks.retain(|&p, _| p >> 12 != page);
-                if let Some(j) = jit.as_mut() {
-                    j.forget_page(page);
-                }
-            }
-            let entry = blocks.entry(pc).or_insert_with(|| {
-                if pa != 0 {
-                    self.code_pages.entry(pa >> 12).or_default().push(pc);
-                }
-                Box::new(Entry::new(translate_block(mem, pc), pa))
-            });
             if entry.code.is_none() && !entry.refused && !entry.queued {
                 if let Some(j) = jit.as_mut() {
                     j.set_tlb_fast(mem.tlb_fast());
@@ -322,6 +412,10 @@ impl Cpu {
                 }
             }
             let exit = if let (Some(code), Some(j)) = (entry.code, jit.as_ref()) {
+                if epoch != 0 {
+                    // Checked at this epoch just now: other blocks' exits may enter it.
+                    j.jcache_insert(pc, epoch, code);
+                }
                 let (exit, n) = run_compiled(j, code, state, mem);
                 self.retired += n;
                 self.retired_jit += n;

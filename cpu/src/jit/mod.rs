@@ -36,7 +36,7 @@ use cranelift_module::{default_libcall_names, Module};
 use emit::Emitter;
 use runtime::JitCtx;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use worker::Worker;
 
 /// A compiled block: native code in the `tail` calling convention, taking the CPU state and
@@ -87,6 +87,15 @@ const LOOKUP_ENTRIES: usize = 4096;
 
 fn lookup_index(pc: u64) -> usize {
     ((pc >> 2) as usize) & (LOOKUP_ENTRIES - 1)
+}
+
+/// Entries of the per-vCPU jump cache (a power of two).
+const JCACHE_ENTRIES: usize = 4096;
+/// Words per jump-cache entry: guest pc, exec epoch, code, padding.
+const JCACHE_WORDS: usize = 4;
+
+fn jcache_index(pc: u64) -> usize {
+    ((pc >> 2) as usize) & (JCACHE_ENTRIES - 1)
 }
 
 pub const EXIT_CONTINUE: u32 = 0;
@@ -220,6 +229,9 @@ struct Job {
     lookup: Option<usize>,
     /// Address of the vCPU's interrupt flag: chained exits return to the dispatcher when set.
     interrupt: usize,
+    /// System mode: (address of the jump cache, address of the memory's exec epoch), probed
+    /// by exits that cannot chain through a slot.
+    jcache: Option<(usize, usize)>,
 }
 
 /// A finished job: the code's address and size (None: Cranelift refused the block) and how
@@ -283,6 +295,7 @@ impl Compiler {
             e.tlb = job.tlb;
             e.chain = job.slots.map(|s| (s, job.interrupt));
             e.lookup = job.lookup.map(|t| (t, job.interrupt));
+            e.jcache = job.jcache.map(|(t, ep)| (t, ep, job.interrupt));
             e.block(b);
             e.fb.finalize(frontend);
         }
@@ -351,6 +364,12 @@ pub struct Jit {
     interrupt: usize,
     /// The inline TLB loads and stores probe (system mode), see [`Jit::set_tlb_fast`].
     tlb: Option<TlbFast>,
+    /// System mode: the jump cache, (guest pc, exec epoch, code, -) per entry, filled by the
+    /// dispatcher with blocks whose translation it checked at that epoch. Exits that cannot
+    /// chain directly (to other pages, indirect branches) probe it: a hit at the memory's
+    /// current epoch is code for the block the pc translates to now. Emptied with every
+    /// generation and whenever the engine drops blocks ([`Jit::forget_page`]).
+    jcache: Box<[AtomicU64]>,
     pub stats: JitStats,
 }
 
@@ -378,6 +397,9 @@ impl Jit {
             lost: false,
             interrupt: interrupt as *const AtomicBool as usize,
             tlb: None,
+            jcache: (0..JCACHE_WORDS * JCACHE_ENTRIES)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             stats: JitStats::default(),
         })
     }
@@ -403,6 +425,7 @@ impl Jit {
         }
         let old = self.gen.number;
         self.gen = Generation::new(old + 1);
+        self.jcache_clear();
         self.in_flight = 0;
         self.lost = false;
         if let Some(w) = &self.worker {
@@ -424,6 +447,35 @@ impl Jit {
         let g = &mut self.gen;
         g.compiled.retain(|&(pc, _), _| pc >> 12 != page);
         g.pending.retain(|&(pc, _), _| pc >> 12 != page);
+        // The page's pcs use 1024 consecutive slots of the jump cache.
+        let first = jcache_index(page << 12);
+        for k in 0..1024 {
+            let i = JCACHE_WORDS * ((first + k) & (JCACHE_ENTRIES - 1));
+            if self.jcache[i].load(Ordering::Relaxed) >> 12 == page {
+                self.jcache[i].store(0, Ordering::Relaxed);
+                self.jcache[i + 2].store(0, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Let exits that probe the jump cache enter `code` (current generation, the block at
+    /// `pc` as translated at exec epoch `epoch`) while the epoch lasts.
+    #[inline]
+    pub fn jcache_insert(&self, pc: u64, epoch: u64, code: BlockFn) {
+        let i = JCACHE_WORDS * jcache_index(pc);
+        let j = &self.jcache;
+        j[i].store(pc, Ordering::Relaxed);
+        j[i + 1].store(epoch, Ordering::Relaxed);
+        j[i + 2].store(code.0 as u64, Ordering::Relaxed);
+    }
+
+    /// Empty the jump cache.
+    pub fn jcache_clear(&self) {
+        for (i, w) in self.jcache.iter().enumerate() {
+            if i % JCACHE_WORDS != 3 {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
     }
 
     /// This process is the child of a fork: the compile worker did not come along. Its
@@ -564,6 +616,12 @@ impl Jit {
             slots,
             lookup: link.indirect_table().then_some(g.lookup.as_ptr() as usize),
             interrupt: self.interrupt,
+            jcache: match (link, self.tlb) {
+                (LinkPolicy::SamePage { .. }, Some(t)) if t.epoch != 0 => {
+                    Some((self.jcache.as_ptr() as usize, t.epoch))
+                }
+                _ => None,
+            },
         }
     }
 

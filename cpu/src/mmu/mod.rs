@@ -538,6 +538,12 @@ impl Mem for SysMem {
     fn tlb_fast(&self) -> Option<TlbFast> {
         Some(self.fast.layout())
     }
+
+    #[inline]
+    fn exec_epoch(&mut self) -> u64 {
+        // Other vCPUs' TLBIs bump it when they publish (they clear our inline tables).
+        self.fast.epoch()
+    }
 }
 
 impl SystemMem for SysMem {
@@ -557,6 +563,9 @@ impl SystemMem for SysMem {
             // The inline tables are not ASID-tagged (they hold EL-tagged entries, so an EL
             // change alone keeps them).
             self.fast.clear();
+        } else if new != old {
+            // Execute permissions depend on the EL; TTBR changes may remap code.
+            self.fast.bump();
         }
         self.regime = new;
         self.asid = new.asid();

@@ -178,6 +178,10 @@ const FAST_ENTRIES: usize = 1 << FAST_BITS;
 pub struct FastTables {
     /// Read entries, then write entries, two words each.
     words: Box<[AtomicU64]>,
+    /// The exec epoch: bumped whenever translations may have changed (every [`Self::clear`],
+    /// and EL changes). A code-cache entry validated against the translation at one epoch
+    /// stays valid while the epoch is unchanged.
+    epoch: AtomicU64,
 }
 
 impl Default for FastTables {
@@ -190,6 +194,7 @@ impl FastTables {
     pub fn new() -> Self {
         Self {
             words: (0..4 * FAST_ENTRIES).map(|_| AtomicU64::new(0)).collect(),
+            epoch: AtomicU64::new(1),
         }
     }
 
@@ -200,6 +205,7 @@ impl FastTables {
             read: base,
             write: base + FAST_ENTRIES * TlbFast::ENTRY,
             index_bits: FAST_BITS,
+            epoch: &self.epoch as *const AtomicU64 as usize,
         }
     }
 
@@ -230,11 +236,24 @@ impl FastTables {
         self.words[Self::slot(write, tag)].store(0, Ordering::Relaxed);
     }
 
-    /// Empty both tables (any thread).
+    /// Empty both tables (any thread); bumps the exec epoch.
     pub fn clear(&self) {
         for t in self.words.iter().step_by(2) {
             t.store(0, Ordering::Relaxed);
         }
+        self.bump();
+    }
+
+    /// Start a new exec epoch (any thread).
+    #[inline]
+    pub fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The current exec epoch.
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 }
 
