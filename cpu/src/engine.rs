@@ -115,44 +115,62 @@ impl Entry {
 
 type BlockMap = HashMap<u64, Box<Entry>, BuildHasherDefault<PcHasher>>;
 
-/// log2 of the slots of the dispatcher's direct-mapped pc cache.
-const DCACHE_BITS: u32 = 12;
+/// One slot of the dispatch cache; its first three words are the layout compiled code
+/// probes as the JIT's jump cache ([`jit::JCACHE_BITS`]).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Slot {
+    pc: u64,
+    /// The exec epoch at which `entry` was checked against the translation of `pc`.
+    epoch: u64,
+    /// `entry`'s compiled code, or 0.
+    code: usize,
+    entry: *mut Entry,
+}
 
-/// The dispatcher's direct-mapped cache in front of the block map: (pc, entry) pairs. The
-/// pointers are into the map's boxes; the cache is emptied whenever any entry is removed.
+/// No pc and epoch match it: epochs are 0 (no translation) or count up from 1.
+const EMPTY: Slot = Slot {
+    pc: u64::MAX,
+    epoch: u64::MAX,
+    code: 0,
+    entry: std::ptr::null_mut(),
+};
+
+/// The dispatcher's direct-mapped cache in front of the block map, which compiled code also
+/// probes as its jump cache. Entry pointers are into the map's boxes; the cache is emptied
+/// whenever any entry is removed (and so whenever compiled code is dropped).
 struct DispatchCache {
-    slots: Box<[(u64, *mut Entry)]>,
+    slots: Box<[Slot]>,
 }
 
 impl DispatchCache {
     fn new() -> Self {
         Self {
-            slots: vec![(0, std::ptr::null_mut()); 1 << DCACHE_BITS].into_boxed_slice(),
+            slots: vec![EMPTY; jit::JCACHE_ENTRIES].into_boxed_slice(),
         }
     }
 
     #[inline]
-    fn index(pc: u64) -> usize {
-        (pc >> 2) as usize & ((1 << DCACHE_BITS) - 1)
+    fn get(&self, pc: u64) -> Slot {
+        self.slots[jit::jcache_index(pc)]
     }
 
     #[inline]
-    fn get(&self, pc: u64) -> *mut Entry {
-        let (p, e) = self.slots[Self::index(pc)];
-        if p == pc {
-            e
-        } else {
-            std::ptr::null_mut()
-        }
-    }
-
-    #[inline]
-    fn set(&mut self, pc: u64, e: *mut Entry) {
-        self.slots[Self::index(pc)] = (pc, e);
+    fn set(&mut self, pc: u64, epoch: u64, e: &mut Entry) {
+        self.slots[jit::jcache_index(pc)] = Slot {
+            pc,
+            epoch,
+            code: e.code.map_or(0, BlockFn::addr),
+            entry: e,
+        };
     }
 
     fn clear(&mut self) {
-        self.slots.fill((0, std::ptr::null_mut()));
+        self.slots.fill(EMPTY);
+    }
+
+    fn addr(&self) -> usize {
+        self.slots.as_ptr() as usize
     }
 }
 
@@ -309,18 +327,34 @@ impl Cpu {
         }
     }
 
-    /// The block at `pc`, translated now if it is new. System mode: checked against the
-    /// current translation of `pc` unless that was done at the memory's current exec epoch.
-    #[inline]
-    fn lookup<M: Mem>(&mut self, mem: &mut M, pc: u64) -> Result<(*mut Entry, u64), Stop> {
-        let epoch = mem.exec_epoch();
-        let e = self.dcache.get(pc);
-        // SAFETY: the cache only holds pointers into live boxes of `blocks` (it is emptied
-        // whenever an entry is removed).
-        if !e.is_null() && unsafe { (*e).epoch } == epoch {
-            return Ok((e, epoch));
+    /// The block at `pc`, translated now if it is new, when the dispatch cache did not hold
+    /// it checked at `epoch` (`slot` is what it held). System mode: checked against the
+    /// current translation of `pc`.
+    fn lookup<M: Mem>(
+        &mut self,
+        mem: &mut M,
+        pc: u64,
+        epoch: u64,
+        slot: Slot,
+    ) -> Result<*mut Entry, Stop> {
+        if slot.pc == pc {
+            if slot.epoch == epoch {
+                return Ok(slot.entry);
+            }
+            // Checked at an older epoch: check again without the map.
+            if let Some(r) = mem.system().map(|s| s.translate_exec(pc)) {
+                let pa = r.map_err(Stop::Fault)?;
+                // SAFETY: the cache only holds pointers into live boxes of `blocks` (it is
+                // emptied whenever an entry is removed).
+                let e = unsafe { &mut *slot.entry };
+                if e.pa == pa {
+                    e.epoch = epoch;
+                    self.dcache.set(pc, epoch, e);
+                    return Ok(e);
+                }
+            }
         }
-        self.lookup_slow(mem, pc, epoch).map(|e| (e, epoch))
+        self.lookup_slow(mem, pc, epoch)
     }
 
     #[cold]
@@ -361,79 +395,43 @@ impl Cpu {
                 &mut **self.blocks.entry(pc).insert_entry(b).get_mut()
             }
         };
-        self.dcache.set(pc, e);
+        // SAFETY: `e` points into a live box of `blocks`.
+        self.dcache.set(pc, epoch, unsafe { &mut *e });
         Ok(e)
     }
 
     /// Run until something needs the machine.
     pub fn run<M: Mem>(&mut self, mem: &mut M) -> Stop {
+        // Interrupt inputs are checked on entry and when a helper unmasked interrupts
+        // (IRQ_CHECK); an input that rises meanwhile kicks the vCPU.
+        if let Some(stop) = self.interrupt_stop() {
+            return stop;
+        }
         loop {
             if self.interrupt.load(Ordering::Relaxed) {
                 return Stop::Interrupted;
             }
-            if let Some(stop) = self.interrupt_stop() {
-                return stop;
+            if let Some(j) = &self.jit {
+                if j.wants_flush() {
+                    self.flush_code();
+                } else if j.busy() {
+                    self.install_compiled();
+                }
             }
             let pc = self.state.pc;
-            if self.jit.as_ref().is_some_and(Jit::wants_flush) {
-                self.flush_code();
-            }
-            if self.jit.as_ref().is_some_and(Jit::busy) {
-                self.install_compiled();
-            }
-            let (entry, epoch) = match self.lookup(mem, pc) {
-                Ok(e) => e,
-                Err(stop) => return stop,
-            };
-            // SAFETY: `lookup` returns a pointer into a live box of `blocks`, and nothing
-            // below removes entries before the block has run.
-            let entry = unsafe { &mut *entry };
-            let Cpu {
-                state,
-                temps,
-                jit,
-                hot_threshold,
-                ..
-            } = self;
-            if entry.code.is_none() && !entry.refused && !entry.queued {
-                if let Some(j) = jit.as_mut() {
-                    j.set_tlb_fast(mem.tlb_fast());
-                    if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
-                        let link = link_policy(state, entry.pa);
-                        match j.request(pc, &entry.block, mem.fast_path(), link) {
-                            Request::Ready(code) => {
-                                entry.code = code;
-                                // Refused by Cranelift: stays interpreted, never tried again.
-                                entry.refused = code.is_none();
-                            }
-                            Request::Queued => entry.queued = true,
-                        }
-                    }
-                }
-            }
-            let exit = if let (Some(code), Some(j)) = (entry.code, jit.as_ref()) {
-                if epoch != 0 {
-                    // Checked at this epoch just now: other blocks' exits may enter it.
-                    j.jcache_insert(pc, epoch, code);
-                }
-                let (exit, n) = run_compiled(j, code, state, mem);
-                self.retired += n;
-                self.retired_jit += n;
-                exit
+            let epoch = mem.exec_epoch();
+            let slot = self.dcache.get(pc);
+            let exit = if slot.pc == pc && slot.epoch == epoch && slot.code != 0 {
+                self.run_code(BlockFn::from_addr(slot.code), mem)
             } else {
-                entry.hits = entry.hits.saturating_add(1);
-                self.retired += entry.block.len as u64;
-                run_block(&entry.block, state, mem, temps)
+                match self.step(mem, pc, epoch, slot) {
+                    Ok(exit) => exit,
+                    Err(stop) => return stop,
+                }
             };
             if self.state.pending != 0 {
-                let p = std::mem::take(&mut self.state.pending);
-                if p & pending::FLUSH_CODE != 0 {
-                    self.flush_code();
-                } else if p & pending::FLUSH_PAGE != 0 {
-                    self.invalidate_physical_page(self.state.flush_pa);
-                }
-                if p & pending::MACHINE != 0 && exit == BlockExit::Continue {
-                    return Stop::System;
+                if let Some(stop) = self.handle_pending(exit) {
+                    return stop;
                 }
             }
             match exit {
@@ -447,6 +445,85 @@ impl Cpu {
                 BlockExit::Wait => return Stop::Wait,
             }
         }
+    }
+
+    /// Run compiled code of the current generation.
+    #[inline]
+    fn run_code<M: Mem>(&mut self, code: BlockFn, mem: &mut M) -> BlockExit {
+        let Some(j) = self.jit.as_ref() else {
+            return BlockExit::Continue;
+        };
+        let (exit, n) = run_compiled(j, code, &mut self.state, mem);
+        self.retired += n;
+        self.retired_jit += n;
+        exit
+    }
+
+    /// Dispatch the block at `pc` the slow way: find or translate it, compile it once hot,
+    /// run it.
+    fn step<M: Mem>(
+        &mut self,
+        mem: &mut M,
+        pc: u64,
+        epoch: u64,
+        slot: Slot,
+    ) -> Result<BlockExit, Stop> {
+        let entry = self.lookup(mem, pc, epoch, slot)?;
+        // SAFETY: `lookup` returns a pointer into a live box of `blocks`, and nothing below
+        // removes entries before the block has run.
+        let entry = unsafe { &mut *entry };
+        if entry.code.is_none() && !entry.refused && !entry.queued {
+            if let Some(j) = self.jit.as_mut() {
+                j.set_tlb_fast(mem.tlb_fast());
+                j.set_jcache(self.dcache.addr());
+                if entry.hits >= self.hot_threshold && Jit::compilable(&entry.block) {
+                    let link = link_policy(&self.state, entry.pa);
+                    match j.request(pc, &entry.block, mem.fast_path(), link) {
+                        Request::Ready(code) => {
+                            entry.code = code;
+                            // Refused by Cranelift: stays interpreted, never tried again.
+                            entry.refused = code.is_none();
+                        }
+                        Request::Queued => entry.queued = true,
+                    }
+                }
+            }
+        }
+        if let Some(code) = entry.code {
+            // Compiled since the cache slot was made (or the slot was for another pc).
+            self.dcache.set(pc, epoch, entry);
+            return Ok(self.run_code(code, mem));
+        }
+        entry.hits = entry.hits.saturating_add(1);
+        self.retired += entry.block.len as u64;
+        Ok(run_block(
+            &entry.block,
+            &mut self.state,
+            mem,
+            &mut self.temps,
+        ))
+    }
+
+    /// Act on the requests helpers left in `state.pending` after a block that left with
+    /// `exit`.
+    #[cold]
+    fn handle_pending(&mut self, exit: BlockExit) -> Option<Stop> {
+        let p = std::mem::take(&mut self.state.pending);
+        if p & pending::FLUSH_CODE != 0 {
+            self.flush_code();
+        } else if p & pending::FLUSH_PAGE != 0 {
+            self.invalidate_physical_page(self.state.flush_pa);
+        }
+        if exit != BlockExit::Continue {
+            return None;
+        }
+        if p & pending::MACHINE != 0 {
+            return Some(Stop::System);
+        }
+        if p & pending::IRQ_CHECK != 0 {
+            return self.interrupt_stop();
+        }
+        None
     }
 }
 

@@ -1065,7 +1065,9 @@ impl<'a> Emitter<'a> {
         let now = self.fb.ins().load(types::I64, MemFlagsData::new(), ea, 0);
         let same_pc = self.fb.ins().icmp(IntCC::Equal, tag, pc);
         let same_ep = self.fb.ins().icmp(IntCC::Equal, ep, now);
-        (self.fb.ins().band(same_pc, same_ep), code)
+        let compiled = self.fb.ins().icmp_imm_u(IntCC::NotEqual, code, 0);
+        let hit = self.fb.ins().band(same_pc, same_ep);
+        (self.fb.ins().band(hit, compiled), code)
     }
 
     /// Leave for `pc` through the jump cache.

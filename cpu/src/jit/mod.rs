@@ -36,13 +36,25 @@ use cranelift_module::{default_libcall_names, Module};
 use emit::Emitter;
 use runtime::JitCtx;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use worker::Worker;
 
 /// A compiled block: native code in the `tail` calling convention, taking the CPU state and
 /// the [`JitCtx`] and returning an `EXIT_*` code. Entered through [`Jit::enter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockFn(*const u8);
+
+impl BlockFn {
+    /// The code's address (never 0).
+    pub fn addr(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The block whose code is at `addr`, from [`BlockFn::addr`].
+    pub fn from_addr(addr: usize) -> Self {
+        BlockFn(addr as *const u8)
+    }
+}
 
 /// The entry trampoline (host C convention), which calls a block.
 type EnterFn = unsafe extern "C" fn(*mut CpuState, *mut JitCtx<'_>, *const u8) -> u32;
@@ -89,12 +101,17 @@ fn lookup_index(pc: u64) -> usize {
     ((pc >> 2) as usize) & (LOOKUP_ENTRIES - 1)
 }
 
-/// Entries of the per-vCPU jump cache (a power of two).
-const JCACHE_ENTRIES: usize = 4096;
-/// Words per jump-cache entry: guest pc, exec epoch, code, padding.
-const JCACHE_WORDS: usize = 4;
+/// log2 of the entries of a vCPU's jump cache, the table of `[guest pc, exec epoch, code,
+/// (engine's use)]` 8-byte words at the address given to [`Jit::set_jcache`], indexed by
+/// bits of the pc ([`jcache_index`]). An entry with the memory's current exec epoch and
+/// nonzero code holds the code of the block that pc translates to now. Exits that cannot
+/// chain directly (other pages, indirect branches; system mode) probe it.
+pub const JCACHE_BITS: u32 = 14;
+pub const JCACHE_ENTRIES: usize = 1 << JCACHE_BITS;
 
-fn jcache_index(pc: u64) -> usize {
+/// The jump-cache entry of `pc`.
+#[inline]
+pub fn jcache_index(pc: u64) -> usize {
     ((pc >> 2) as usize) & (JCACHE_ENTRIES - 1)
 }
 
@@ -364,12 +381,8 @@ pub struct Jit {
     interrupt: usize,
     /// The inline TLB loads and stores probe (system mode), see [`Jit::set_tlb_fast`].
     tlb: Option<TlbFast>,
-    /// System mode: the jump cache, (guest pc, exec epoch, code, -) per entry, filled by the
-    /// dispatcher with blocks whose translation it checked at that epoch. Exits that cannot
-    /// chain directly (to other pages, indirect branches) probe it: a hit at the memory's
-    /// current epoch is code for the block the pc translates to now. Emptied with every
-    /// generation and whenever the engine drops blocks ([`Jit::forget_page`]).
-    jcache: Box<[AtomicU64]>,
+    /// The jump cache's address (see [`JCACHE_BITS`]), if the engine keeps one.
+    jcache: Option<usize>,
     pub stats: JitStats,
 }
 
@@ -397,9 +410,7 @@ impl Jit {
             lost: false,
             interrupt: interrupt as *const AtomicBool as usize,
             tlb: None,
-            jcache: (0..JCACHE_WORDS * JCACHE_ENTRIES)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            jcache: None,
             stats: JitStats::default(),
         })
     }
@@ -425,7 +436,6 @@ impl Jit {
         }
         let old = self.gen.number;
         self.gen = Generation::new(old + 1);
-        self.jcache_clear();
         self.in_flight = 0;
         self.lost = false;
         if let Some(w) = &self.worker {
@@ -447,35 +457,12 @@ impl Jit {
         let g = &mut self.gen;
         g.compiled.retain(|&(pc, _), _| pc >> 12 != page);
         g.pending.retain(|&(pc, _), _| pc >> 12 != page);
-        // The page's pcs use 1024 consecutive slots of the jump cache.
-        let first = jcache_index(page << 12);
-        for k in 0..1024 {
-            let i = JCACHE_WORDS * ((first + k) & (JCACHE_ENTRIES - 1));
-            if self.jcache[i].load(Ordering::Relaxed) >> 12 == page {
-                self.jcache[i].store(0, Ordering::Relaxed);
-                self.jcache[i + 2].store(0, Ordering::Relaxed);
-            }
-        }
     }
 
-    /// Let exits that probe the jump cache enter `code` (current generation, the block at
-    /// `pc` as translated at exec epoch `epoch`) while the epoch lasts.
-    #[inline]
-    pub fn jcache_insert(&self, pc: u64, epoch: u64, code: BlockFn) {
-        let i = JCACHE_WORDS * jcache_index(pc);
-        let j = &self.jcache;
-        j[i].store(pc, Ordering::Relaxed);
-        j[i + 1].store(epoch, Ordering::Relaxed);
-        j[i + 2].store(code.0 as u64, Ordering::Relaxed);
-    }
-
-    /// Empty the jump cache.
-    pub fn jcache_clear(&self) {
-        for (i, w) in self.jcache.iter().enumerate() {
-            if i % JCACHE_WORDS != 3 {
-                w.store(0, Ordering::Relaxed);
-            }
-        }
+    /// Have blocks compiled from now on in system mode probe the jump cache at `table` (see
+    /// [`JCACHE_BITS`]; it must outlive the JIT's code) when an exit cannot chain directly.
+    pub fn set_jcache(&mut self, table: usize) {
+        self.jcache = Some(table);
     }
 
     /// This process is the child of a fork: the compile worker did not come along. Its
@@ -616,9 +603,9 @@ impl Jit {
             slots,
             lookup: link.indirect_table().then_some(g.lookup.as_ptr() as usize),
             interrupt: self.interrupt,
-            jcache: match (link, self.tlb) {
-                (LinkPolicy::SamePage { .. }, Some(t)) if t.epoch != 0 => {
-                    Some((self.jcache.as_ptr() as usize, t.epoch))
+            jcache: match (link, self.tlb, self.jcache) {
+                (LinkPolicy::SamePage { .. }, Some(t), Some(table)) if t.epoch != 0 => {
+                    Some((table, t.epoch))
                 }
                 _ => None,
             },
