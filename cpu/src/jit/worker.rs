@@ -81,7 +81,14 @@ fn run(jobs: Receiver<Msg>, done: Sender<Done>, live: Arc<AtomicU64>) {
                     None
                 };
                 let ns = thread_cpu_ns().saturating_sub(start);
-                if done.send(Done { job: *job, code, ns }).is_err() {
+                if done
+                    .send(Done {
+                        job: *job,
+                        code,
+                        ns,
+                    })
+                    .is_err()
+                {
                     break;
                 }
             }
