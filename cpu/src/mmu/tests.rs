@@ -1186,7 +1186,7 @@ fn compiled_cross_page_jumps_follow_remapped_code() {
         m.ram.store(pa, 4, add).unwrap();
         m.ram.store(pa + 4, 4, 0x17ff_fbff).unwrap();
     }
-    let mut count = |cpu: &mut crate::engine::Cpu, mem: &mut SysMem, n: u64| {
+    let count = |cpu: &mut crate::engine::Cpu, mem: &mut SysMem, n: u64| {
         cpu.state.x[0] = 0;
         assert_eq!(run_loop(cpu, mem, code_a, n), Stop::Brk(0));
         cpu.state.x[0]
