@@ -222,6 +222,17 @@ impl FastTables {
         self.words[Self::slot(write, tag)].load(Ordering::Relaxed) == tag
     }
 
+    /// The addend of the entry an access of `size` (1..=16) bytes at `va` from `el` may use,
+    /// exactly as compiled code probes it ([`TlbFast`]): None for a miss or a page-crossing
+    /// access.
+    #[inline]
+    pub fn lookup(&self, write: bool, va: u64, size: u8, el: u8) -> Option<u64> {
+        let want = TlbFast::tag(va.wrapping_add(size as u64 - 1), el);
+        let k = Self::slot(write, TlbFast::tag(va, el));
+        (self.words[k].load(Ordering::Acquire) == want)
+            .then(|| self.words[k + 1].load(Ordering::Relaxed))
+    }
+
     /// Make the page of `tag` reach host `addend + va` (owner only).
     pub fn insert(&self, write: bool, tag: u64, addend: u64) {
         let k = Self::slot(write, tag);
