@@ -96,13 +96,17 @@ struct Entry {
     refused: bool,
     /// Handed to the compile worker; interpreted until the code comes back.
     queued: bool,
+    /// The exec epoch ([`Mem::exec_epoch`]) at which `pa` was last checked against the pc's
+    /// translation: while the memory's epoch is still this, the check can be skipped.
+    epoch: u64,
 }
 
 impl Entry {
-    fn new(block: Block, pa: u64) -> Self {
+    fn new(block: Block, pa: u64, epoch: u64) -> Self {
         Entry {
             block,
             pa,
+            epoch,
             hits: 0,
             code: None,
             refused: false,
@@ -112,6 +116,65 @@ impl Entry {
 }
 
 type BlockMap = HashMap<u64, Box<Entry>, BuildHasherDefault<PcHasher>>;
+
+/// One slot of the dispatch cache; its first three words are the layout compiled code
+/// probes as the JIT's jump cache ([`jit::JCACHE_BITS`]).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Slot {
+    pc: u64,
+    /// The exec epoch at which `entry` was checked against the translation of `pc`.
+    epoch: u64,
+    /// `entry`'s compiled code, or 0.
+    code: usize,
+    entry: *mut Entry,
+}
+
+/// No pc and epoch match it: epochs are 0 (no translation) or count up from 1.
+const EMPTY: Slot = Slot {
+    pc: u64::MAX,
+    epoch: u64::MAX,
+    code: 0,
+    entry: std::ptr::null_mut(),
+};
+
+/// The dispatcher's direct-mapped cache in front of the block map, which compiled code also
+/// probes as its jump cache. Entry pointers are into the map's boxes; the cache is emptied
+/// whenever any entry is removed (and so whenever compiled code is dropped).
+struct DispatchCache {
+    slots: Box<[Slot]>,
+}
+
+impl DispatchCache {
+    fn new() -> Self {
+        Self {
+            slots: vec![EMPTY; jit::JCACHE_ENTRIES].into_boxed_slice(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, pc: u64) -> Slot {
+        self.slots[jit::jcache_index(pc)]
+    }
+
+    #[inline]
+    fn set(&mut self, pc: u64, epoch: u64, e: &mut Entry) {
+        self.slots[jit::jcache_index(pc)] = Slot {
+            pc,
+            epoch,
+            code: e.code.map_or(0, BlockFn::addr),
+            entry: e,
+        };
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+    }
+
+    fn addr(&self) -> usize {
+        self.slots.as_ptr() as usize
+    }
+}
 
 /// Blocks run this many times in the interpreter before the tiered engine compiles them.
 pub const DEFAULT_HOT_THRESHOLD: u32 = 200;
@@ -123,6 +186,7 @@ pub struct Cpu {
     pub engine: EngineKind,
     pub hot_threshold: u32,
     blocks: BlockMap,
+    dcache: DispatchCache,
     /// System mode: the virtual pcs of blocks translated from each physical page (may list
     /// blocks since dropped), for IC IVAU.
     code_pages: HashMap<u64, Vec<u64>>,
@@ -172,6 +236,7 @@ impl Cpu {
                     .unwrap_or(DEFAULT_HOT_THRESHOLD),
             },
             blocks: BlockMap::default(),
+            dcache: DispatchCache::new(),
             code_pages: HashMap::new(),
             temps: Vec::new(),
             jit,
@@ -201,6 +266,7 @@ impl Cpu {
     /// Forget all translated code (after munmap/mprotect of code, or IC IALLU).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
+        self.dcache.clear();
         self.code_pages.clear();
         if let Some(j) = &mut self.jit {
             j.flush();
@@ -216,6 +282,7 @@ impl Cpu {
             compiled |= !keep && (e.code.is_some() || e.queued);
             keep
         });
+        self.dcache.clear();
         if compiled {
             self.flush_code();
         }
@@ -267,6 +334,7 @@ impl Cpu {
         }
         self.blocks
             .retain(|pc, _| vpages.binary_search(&(pc >> 12)).is_err());
+        self.dcache.clear();
         if let Some(j) = &mut self.jit {
             for &p in &vpages {
                 j.forget_page(p);
@@ -274,8 +342,86 @@ impl Cpu {
         }
     }
 
+    /// The block at `pc`, translated now if it is new, when the dispatch cache did not hold
+    /// it checked at `epoch` (`slot` is what it held). System mode: checked against the
+    /// current translation of `pc`.
+    fn lookup<M: Mem>(
+        &mut self,
+        mem: &mut M,
+        pc: u64,
+        epoch: u64,
+        slot: Slot,
+    ) -> Result<*mut Entry, Stop> {
+        if slot.pc == pc {
+            if slot.epoch == epoch {
+                return Ok(slot.entry);
+            }
+            // Checked at an older epoch: check again without the map.
+            if let Some(r) = mem.system().map(|s| s.translate_exec(pc)) {
+                let pa = r.map_err(Stop::Fault)?;
+                // SAFETY: the cache only holds pointers into live boxes of `blocks` (it is
+                // emptied whenever an entry is removed).
+                let e = unsafe { &mut *slot.entry };
+                if e.pa == pa {
+                    e.epoch = epoch;
+                    self.dcache.set(pc, epoch, e);
+                    return Ok(e);
+                }
+            }
+        }
+        self.lookup_slow(mem, pc, epoch)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lookup_slow<M: Mem>(
+        &mut self,
+        mem: &mut M,
+        pc: u64,
+        epoch: u64,
+    ) -> Result<*mut Entry, Stop> {
+        // System mode: a cached block is reused only while its virtual pc still maps the
+        // physical code it was translated from.
+        let (system, pa) = match mem.system().map(|s| s.translate_exec(pc)) {
+            None => (false, 0),
+            Some(Ok(pa)) => (true, pa),
+            Some(Err(f)) => return Err(Stop::Fault(f)),
+        };
+        let e: *mut Entry = match self.blocks.get_mut(&pc) {
+            Some(e) if e.pa == pa => {
+                e.epoch = epoch;
+                &mut **e
+            }
+            found => {
+                if found.is_some() {
+                    // The page now maps other code: drop all of its blocks together, since
+                    // compiled blocks link to others of their own page.
+                    let page = pc >> 12;
+                    self.blocks.retain(|&p, _| p >> 12 != page);
+                    self.dcache.clear();
+                    if let Some(j) = self.jit.as_mut() {
+                        j.forget_page(page);
+                    }
+                }
+                if system {
+                    self.code_pages.entry(pa >> 12).or_default().push(pc);
+                }
+                let b = Box::new(Entry::new(translate_block(mem, pc), pa, epoch));
+                &mut **self.blocks.entry(pc).insert_entry(b).get_mut()
+            }
+        };
+        // SAFETY: `e` points into a live box of `blocks`.
+        self.dcache.set(pc, epoch, unsafe { &mut *e });
+        Ok(e)
+    }
+
     /// Run until something needs the machine.
     pub fn run<M: Mem>(&mut self, mem: &mut M) -> Stop {
+        // Interrupt inputs are checked on entry and when a helper unmasked interrupts
+        // (IRQ_CHECK); an input that rises meanwhile kicks the vCPU.
+        if let Some(stop) = self.interrupt_stop() {
+            return stop;
+        }
         loop {
             if self.interrupt.load(Ordering::Relaxed) {
                 return Stop::Interrupted;
@@ -283,81 +429,27 @@ impl Cpu {
             if self.state.retired >= self.stop_at {
                 return Stop::Budget;
             }
-            if let Some(stop) = self.interrupt_stop() {
-                return stop;
+            if let Some(j) = &self.jit {
+                if j.wants_flush() {
+                    self.flush_code();
+                } else if j.busy() {
+                    self.install_compiled();
+                }
             }
             let pc = self.state.pc;
-            if self.jit.as_ref().is_some_and(Jit::wants_flush) {
-                self.flush_code();
-            }
-            if self.jit.as_ref().is_some_and(Jit::busy) {
-                self.install_compiled();
-            }
-            let Cpu {
-                blocks,
-                state,
-                temps,
-                jit,
-                hot_threshold,
-                ..
-            } = self;
-            // System mode: a cached block is reused only while its virtual pc still maps the
-            // physical code it was translated from.
-            let pa = match mem.system().map(|s| s.translate_exec(pc)) {
-                None => 0,
-                Some(Ok(pa)) => pa,
-                Some(Err(f)) => return Stop::Fault(f),
-            };
-            if blocks.get(&pc).is_some_and(|e| e.pa != pa) {
-                // The page now maps other code: drop all of its blocks together, since
-                // compiled blocks link to others of their own page.
-                let page = pc >> 12;
-                blocks.retain(|&p, _| p >> 12 != page);
-                if let Some(j) = jit.as_mut() {
-                    j.forget_page(page);
-                }
-            }
-            let entry = blocks.entry(pc).or_insert_with(|| {
-                if pa != 0 {
-                    self.code_pages.entry(pa >> 12).or_default().push(pc);
-                }
-                Box::new(Entry::new(translate_block(mem, pc), pa))
-            });
-            if entry.code.is_none() && !entry.refused && !entry.queued {
-                if let Some(j) = jit.as_mut() {
-                    j.set_tlb_fast(mem.tlb_fast());
-                    if entry.hits >= *hot_threshold && Jit::compilable(&entry.block) {
-                        let link = link_policy(state, entry.pa);
-                        match j.request(pc, &entry.block, mem.fast_path(), link) {
-                            Request::Ready(code) => {
-                                entry.code = code;
-                                // Refused by Cranelift: stays interpreted, never tried again.
-                                entry.refused = code.is_none();
-                            }
-                            Request::Queued => entry.queued = true,
-                        }
-                    }
-                }
-            }
-            let exit = if let (Some(code), Some(j)) = (entry.code, jit.as_ref()) {
-                let before = state.retired;
-                let exit = run_compiled(j, code, state, mem, self.stop_at);
-                self.retired_jit += state.retired - before;
-                exit
+            let epoch = mem.exec_epoch();
+            let slot = self.dcache.get(pc);
+            let exit = if slot.pc == pc && slot.epoch == epoch && slot.code != 0 {
+                self.run_code(BlockFn::from_addr(slot.code), mem)
             } else {
-                entry.hits = entry.hits.saturating_add(1);
-                state.retired += entry.block.len as u64;
-                run_block(&entry.block, state, mem, temps)
+                match self.step(mem, pc, epoch, slot) {
+                    Ok(exit) => exit,
+                    Err(stop) => return stop,
+                }
             };
             if self.state.pending != 0 {
-                let p = std::mem::take(&mut self.state.pending);
-                if p & pending::FLUSH_CODE != 0 {
-                    self.flush_code();
-                } else if p & pending::FLUSH_PAGE != 0 {
-                    self.invalidate_physical_page(self.state.flush_pa);
-                }
-                if p & pending::MACHINE != 0 && exit == BlockExit::Continue {
-                    return Stop::System;
+                if let Some(stop) = self.handle_pending(exit) {
+                    return stop;
                 }
             }
             match exit {
@@ -371,6 +463,85 @@ impl Cpu {
                 BlockExit::Wait => return Stop::Wait,
             }
         }
+    }
+
+    /// Run compiled code of the current generation.
+    #[inline]
+    fn run_code<M: Mem>(&mut self, code: BlockFn, mem: &mut M) -> BlockExit {
+        let Some(j) = self.jit.as_ref() else {
+            return BlockExit::Continue;
+        };
+        let before = self.state.retired;
+        let exit = run_compiled(j, code, &mut self.state, mem, self.stop_at);
+        self.retired_jit += self.state.retired - before;
+        exit
+    }
+
+    /// Dispatch the block at `pc` the slow way: find or translate it, compile it once hot,
+    /// run it.
+    fn step<M: Mem>(
+        &mut self,
+        mem: &mut M,
+        pc: u64,
+        epoch: u64,
+        slot: Slot,
+    ) -> Result<BlockExit, Stop> {
+        let entry = self.lookup(mem, pc, epoch, slot)?;
+        // SAFETY: `lookup` returns a pointer into a live box of `blocks`, and nothing below
+        // removes entries before the block has run.
+        let entry = unsafe { &mut *entry };
+        if entry.code.is_none() && !entry.refused && !entry.queued {
+            if let Some(j) = self.jit.as_mut() {
+                j.set_tlb_fast(mem.tlb_fast());
+                j.set_jcache(self.dcache.addr());
+                if entry.hits >= self.hot_threshold && Jit::compilable(&entry.block) {
+                    let link = link_policy(&self.state, entry.pa);
+                    match j.request(pc, &entry.block, mem.fast_path(), link) {
+                        Request::Ready(code) => {
+                            entry.code = code;
+                            // Refused by Cranelift: stays interpreted, never tried again.
+                            entry.refused = code.is_none();
+                        }
+                        Request::Queued => entry.queued = true,
+                    }
+                }
+            }
+        }
+        if let Some(code) = entry.code {
+            // Compiled since the cache slot was made (or the slot was for another pc).
+            self.dcache.set(pc, epoch, entry);
+            return Ok(self.run_code(code, mem));
+        }
+        entry.hits = entry.hits.saturating_add(1);
+        self.state.retired += entry.block.len as u64;
+        Ok(run_block(
+            &entry.block,
+            &mut self.state,
+            mem,
+            &mut self.temps,
+        ))
+    }
+
+    /// Act on the requests helpers left in `state.pending` after a block that left with
+    /// `exit`.
+    #[cold]
+    fn handle_pending(&mut self, exit: BlockExit) -> Option<Stop> {
+        let p = std::mem::take(&mut self.state.pending);
+        if p & pending::FLUSH_CODE != 0 {
+            self.flush_code();
+        } else if p & pending::FLUSH_PAGE != 0 {
+            self.invalidate_physical_page(self.state.flush_pa);
+        }
+        if exit != BlockExit::Continue {
+            return None;
+        }
+        if p & pending::MACHINE != 0 {
+            return Some(Stop::System);
+        }
+        if p & pending::IRQ_CHECK != 0 {
+            return self.interrupt_stop();
+        }
+        None
     }
 }
 

@@ -96,6 +96,8 @@ pub struct TlbFast {
     pub read: usize,
     pub write: usize,
     pub index_bits: u32,
+    /// Address of the memory's exec epoch (an `AtomicU64`, see [`Mem::exec_epoch`]).
+    pub epoch: usize,
 }
 
 impl TlbFast {
@@ -127,6 +129,15 @@ pub trait Mem {
     /// as the memory lives (compiled code embeds it).
     fn tlb_fast(&self) -> Option<TlbFast> {
         None
+    }
+
+    /// A number that changes whenever the translation of instruction addresses may have
+    /// changed (TLB maintenance, regime, ASID or EL changes). A code-cache entry whose pc was
+    /// checked against the translation at one epoch may be reused without checking again
+    /// while the epoch is the same. Memories without translation return 0 forever.
+    #[inline]
+    fn exec_epoch(&mut self) -> u64 {
+        0
     }
 
     /// Fetch one instruction word.

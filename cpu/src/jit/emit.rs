@@ -2,7 +2,7 @@
 //! keeping guest registers and flags in SSA values between exits.
 
 use super::runtime::{self, JitCtx};
-use super::{block_signature, LOOKUP_ENTRIES};
+use super::{block_signature, JCACHE_ENTRIES, LOOKUP_ENTRIES};
 use super::{EXIT_BRK, EXIT_CONTINUE, EXIT_FAULT, EXIT_SVC, EXIT_UNDEFINED, EXIT_WAIT};
 use crate::ir::{BinOp, Block, Carry, Op, Terminal, UnOp, Width, T};
 use crate::mem::{FastMem, TlbFast};
@@ -59,6 +59,8 @@ pub(super) struct Emitter<'a> {
     pub(super) chain: Option<(usize, usize)>,
     /// (address of the indirect-branch table, address of the interrupt flag).
     pub(super) lookup: Option<(usize, usize)>,
+    /// (address of the jump cache, address of the exec epoch, address of the interrupt flag).
+    pub(super) jcache: Option<(usize, usize, usize)>,
     /// The block calls a helper (which may request an instruction-cache flush).
     has_call: bool,
     /// Chained exits also stop at [`JitCtx::limit`] (icount runs).
@@ -114,6 +116,7 @@ impl<'a> Emitter<'a> {
             cx,
             chain: None,
             lookup: None,
+            jcache: None,
             has_call: false,
             budgeted: false,
             retired: None,
@@ -1046,7 +1049,44 @@ impl<'a> Emitter<'a> {
         self.fb.ins().store(flags(), pc, self.st, PC_OFF);
         let target = self.fb.ins().load(types::I64, flags(), slot, 0);
         let have = self.fb.ins().icmp_imm_u(IntCC::NotEqual, target, 0);
-        self.tail_call_if(have, target, interrupt);
+        match self.jcache {
+            // An empty slot (a target in another page, or not compiled yet) falls back on
+            // the jump cache.
+            Some((table, epoch, _)) => {
+                let (hit, code) = self.probe_jcache(pc, table, epoch);
+                let code = self.fb.ins().select(have, target, code);
+                let ok = self.fb.ins().bor(have, hit);
+                self.tail_call_if(ok, code, interrupt);
+            }
+            None => self.tail_call_if(have, target, interrupt),
+        }
+    }
+
+    /// Look `pc` up in the jump cache: (hit at the current exec epoch, its code).
+    fn probe_jcache(&mut self, pc: Value, table: usize, epoch: usize) -> (Value, Value) {
+        let idx = self.fb.ins().ushr_imm_u(pc, 2);
+        let idx = self.fb.ins().band_imm_u(idx, JCACHE_ENTRIES as i64 - 1);
+        let off = self.fb.ins().ishl_imm_u(idx, 5);
+        let base = self.fb.ins().iconst(self.ptr, table as i64);
+        let entry = self.fb.ins().iadd(base, off);
+        let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
+        let ep = self.fb.ins().load(types::I64, flags(), entry, 8);
+        let code = self.fb.ins().load(types::I64, flags(), entry, 16);
+        let ea = self.fb.ins().iconst(self.ptr, epoch as i64);
+        let now = self.fb.ins().load(types::I64, MemFlagsData::new(), ea, 0);
+        let same_pc = self.fb.ins().icmp(IntCC::Equal, tag, pc);
+        let same_ep = self.fb.ins().icmp(IntCC::Equal, ep, now);
+        let compiled = self.fb.ins().icmp_imm_u(IntCC::NotEqual, code, 0);
+        let hit = self.fb.ins().band(same_pc, same_ep);
+        (self.fb.ins().band(hit, compiled), code)
+    }
+
+    /// Leave for `pc` through the jump cache.
+    fn exit_jcache(&mut self, pc: Value, table: usize, epoch: usize, interrupt: usize) {
+        self.flush();
+        self.fb.ins().store(flags(), pc, self.st, PC_OFF);
+        let (hit, code) = self.probe_jcache(pc, table, epoch);
+        self.tail_call_if(hit, code, interrupt);
     }
 
     /// Leave for a computed pc: tail-call its code if the indirect-branch table has it, else
@@ -1110,12 +1150,13 @@ impl<'a> Emitter<'a> {
         match *t {
             Terminal::Jump(pc) => {
                 let v = self.iconst(pc);
-                match self.chain {
-                    Some((slots, intr)) => {
+                match (self.chain, self.jcache) {
+                    (Some((slots, intr)), _) => {
                         let s = self.iconst(slots as u64);
                         self.exit_chained(v, s, intr)
                     }
-                    None => self.exit(v, EXIT_CONTINUE),
+                    (None, Some((t, e, intr))) => self.exit_jcache(v, t, e, intr),
+                    (None, None) => self.exit(v, EXIT_CONTINUE),
                 }
             }
             Terminal::Branch {
@@ -1135,14 +1176,18 @@ impl<'a> Emitter<'a> {
                         let s = self.fb.ins().select(c, s0, s1);
                         self.exit_chained(pc, s, intr)
                     }
-                    None => self.exit(pc, EXIT_CONTINUE),
+                    None => match self.jcache {
+                        Some((t, e, intr)) => self.exit_jcache(pc, t, e, intr),
+                        None => self.exit(pc, EXIT_CONTINUE),
+                    },
                 }
             }
             Terminal::Indirect { target } => {
                 let v = self.t(target);
-                match self.lookup {
-                    Some((table, intr)) => self.exit_indirect(v, table, intr),
-                    None => self.exit(v, EXIT_CONTINUE),
+                match (self.lookup, self.jcache) {
+                    (Some((table, intr)), _) => self.exit_indirect(v, table, intr),
+                    (None, Some((t, e, intr))) => self.exit_jcache(v, t, e, intr),
+                    (None, None) => self.exit(v, EXIT_CONTINUE),
                 }
             }
             // SVC, HVC and SMC share one exit code; the dispatcher tells them apart by the

@@ -44,6 +44,18 @@ use worker::Worker;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockFn(*const u8);
 
+impl BlockFn {
+    /// The code's address (never 0).
+    pub fn addr(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The block whose code is at `addr`, from [`BlockFn::addr`].
+    pub fn from_addr(addr: usize) -> Self {
+        BlockFn(addr as *const u8)
+    }
+}
+
 /// The entry trampoline (host C convention), which calls a block.
 type EnterFn = unsafe extern "C" fn(*mut CpuState, *mut JitCtx<'_>, *const u8) -> u32;
 
@@ -87,6 +99,20 @@ const LOOKUP_ENTRIES: usize = 4096;
 
 fn lookup_index(pc: u64) -> usize {
     ((pc >> 2) as usize) & (LOOKUP_ENTRIES - 1)
+}
+
+/// log2 of the entries of a vCPU's jump cache, the table of `[guest pc, exec epoch, code,
+/// (engine's use)]` 8-byte words at the address given to [`Jit::set_jcache`], indexed by
+/// bits of the pc ([`jcache_index`]). An entry with the memory's current exec epoch and
+/// nonzero code holds the code of the block that pc translates to now. Exits that cannot
+/// chain directly (other pages, indirect branches; system mode) probe it.
+pub const JCACHE_BITS: u32 = 14;
+pub const JCACHE_ENTRIES: usize = 1 << JCACHE_BITS;
+
+/// The jump-cache entry of `pc`.
+#[inline]
+pub fn jcache_index(pc: u64) -> usize {
+    ((pc >> 2) as usize) & (JCACHE_ENTRIES - 1)
 }
 
 pub const EXIT_CONTINUE: u32 = 0;
@@ -222,6 +248,9 @@ struct Job {
     interrupt: usize,
     /// Chained exits also check the instruction budget ([`Jit::budgeted`]).
     budgeted: bool,
+    /// System mode: (address of the jump cache, address of the memory's exec epoch), probed
+    /// by exits that cannot chain through a slot.
+    jcache: Option<(usize, usize)>,
 }
 
 /// A finished job: the code's address and size (None: Cranelift refused the block) and how
@@ -286,6 +315,7 @@ impl Compiler {
             e.chain = job.slots.map(|s| (s, job.interrupt));
             e.lookup = job.lookup.map(|t| (t, job.interrupt));
             e.budgeted = job.budgeted;
+            e.jcache = job.jcache.map(|(t, ep)| (t, ep, job.interrupt));
             e.block(b);
             e.fb.finalize(frontend);
         }
@@ -358,6 +388,8 @@ pub struct Jit {
     /// compare per chained exit), so an instruction budget ends at the same block boundary
     /// as in the interpreter. Off: the limit is not looked at.
     pub budgeted: bool,
+    /// The jump cache's address (see [`JCACHE_BITS`]), if the engine keeps one.
+    jcache: Option<usize>,
     pub stats: JitStats,
 }
 
@@ -386,6 +418,7 @@ impl Jit {
             interrupt: interrupt as *const AtomicBool as usize,
             tlb: None,
             budgeted: false,
+            jcache: None,
             stats: JitStats::default(),
         })
     }
@@ -432,6 +465,12 @@ impl Jit {
         let g = &mut self.gen;
         g.compiled.retain(|&(pc, _), _| pc >> 12 != page);
         g.pending.retain(|&(pc, _), _| pc >> 12 != page);
+    }
+
+    /// Have blocks compiled from now on in system mode probe the jump cache at `table` (see
+    /// [`JCACHE_BITS`]; it must outlive the JIT's code) when an exit cannot chain directly.
+    pub fn set_jcache(&mut self, table: usize) {
+        self.jcache = Some(table);
     }
 
     /// This process is the child of a fork: the compile worker did not come along. Its
@@ -573,6 +612,12 @@ impl Jit {
             lookup: link.indirect_table().then_some(g.lookup.as_ptr() as usize),
             interrupt: self.interrupt,
             budgeted: self.budgeted,
+            jcache: match (link, self.tlb, self.jcache) {
+                (LinkPolicy::SamePage { .. }, Some(t), Some(table)) if t.epoch != 0 => {
+                    Some((table, t.epoch))
+                }
+                _ => None,
+            },
         }
     }
 

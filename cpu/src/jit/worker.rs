@@ -13,7 +13,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 enum Msg {
-    Compile(Box<Block>, Job),
+    Compile(Box<Block>, Box<Job>),
     /// Free the code of generations up to this one: the vCPU has flushed them.
     Retire(u64),
 }
@@ -52,7 +52,7 @@ impl Worker {
 
     /// Queue a block; false if the worker has gone.
     pub(super) fn compile(&self, b: Box<Block>, job: Job) -> bool {
-        self.tx.send(Msg::Compile(b, job)).is_ok()
+        self.tx.send(Msg::Compile(b, Box::new(job))).is_ok()
     }
 
     /// The vCPU flushed generation `old` and now runs `new`.
@@ -81,7 +81,14 @@ fn run(jobs: Receiver<Msg>, done: Sender<Done>, live: Arc<AtomicU64>) {
                     None
                 };
                 let ns = thread_cpu_ns().saturating_sub(start);
-                if done.send(Done { job, code, ns }).is_err() {
+                if done
+                    .send(Done {
+                        job: *job,
+                        code,
+                        ns,
+                    })
+                    .is_err()
+                {
                     break;
                 }
             }

@@ -428,6 +428,11 @@ unsafe fn host_cas128(p: *mut u8, old: u128, new: u128) -> bool {
 impl Mem for SysMem {
     fn read(&mut self, addr: u64, size: u8) -> Result<u64, MemFault> {
         self.calls += 1;
+        if let Some(addend) = self.fast.lookup(false, addr, size, self.regime.el) {
+            // SAFETY: an inline-TLB hit is a RAM page the current regime lets this EL read,
+            // and the access does not cross it (see `TlbFast`).
+            return Ok(unsafe { host_load(addend.wrapping_add(addr) as *const u8, size) });
+        }
         if (addr & PAGE_MASK) + size as u64 > PAGE {
             return self.read_split(addr, size as u64).map(|v| v as u64);
         }
@@ -437,6 +442,11 @@ impl Mem for SysMem {
 
     fn write(&mut self, addr: u64, size: u8, value: u64) -> Result<(), MemFault> {
         self.calls += 1;
+        if let Some(addend) = self.fast.lookup(true, addr, size, self.regime.el) {
+            // SAFETY: as in `read`, for writes.
+            unsafe { host_store(addend.wrapping_add(addr) as *mut u8, size, value) };
+            return Ok(());
+        }
         if (addr & PAGE_MASK) + size as u64 > PAGE {
             return self.write_split(addr, size as u64, value.into());
         }
@@ -539,6 +549,12 @@ impl Mem for SysMem {
     fn tlb_fast(&self) -> Option<TlbFast> {
         Some(self.fast.layout())
     }
+
+    #[inline]
+    fn exec_epoch(&mut self) -> u64 {
+        // Other vCPUs' TLBIs bump it when they publish (they clear our inline tables).
+        self.fast.epoch()
+    }
 }
 
 impl SystemMem for SysMem {
@@ -558,6 +574,9 @@ impl SystemMem for SysMem {
             // The inline tables are not ASID-tagged (they hold EL-tagged entries, so an EL
             // change alone keeps them).
             self.fast.clear();
+        } else if new != old {
+            // Execute permissions depend on the EL; TTBR changes may remap code.
+            self.fast.bump();
         }
         self.regime = new;
         self.asid = new.asid();

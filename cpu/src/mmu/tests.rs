@@ -1156,3 +1156,69 @@ fn compiled_page_crossing_accesses_go_to_both_frames() {
     assert_eq!(m.peek(f1 + 0x1000), 0);
     assert_eq!(m.peek(f2 + 0x1000), 0);
 }
+
+/// Compiled blocks that leave for another page enter its code through the jump cache, and
+/// stop doing so as soon as that page is remapped: after a local TLBI, after another vCPU's
+/// broadcast TLBI, and after an ASID switch.
+#[test]
+fn compiled_cross_page_jumps_follow_remapped_code() {
+    use crate::engine::Stop;
+    let (mut m, lo, _hi, mut st, mut mem) = four_k();
+    let (code_a, code_b) = (0x10_0000u64, 0x10_1000u64);
+    lo.map(&mut m, code_a, 0x4010_0000, 3, SHARED_CODE);
+    // Page B is not global, so it follows ASID switches.
+    let code_b_attrs = SHARED_CODE | desc::NG;
+    let pte_b = lo.map(&mut m, code_b, 0x4011_0000, 3, code_b_attrs);
+    st.sys.ttbr0_el1 = lo.root | ASID1;
+    // Page A: loop x9 times through page B, then brk.
+    let mut cpu = jit_cpu(
+        &m,
+        0x4010_0000,
+        &[
+            0xf100_0529, // subs x9, x9, #1
+            0x5400_7fe1, // b.ne code_b
+            0xd420_0000, // brk #0
+        ],
+        &st,
+    );
+    // Page B, two versions: add x0, x0, #1 / #100; b code_a.
+    for (pa, add) in [(0x4011_0000u64, 0x9100_0400u64), (0x4012_0000, 0x9101_9000)] {
+        m.ram.store(pa, 4, add).unwrap();
+        m.ram.store(pa + 4, 4, 0x17ff_fbff).unwrap();
+    }
+    let count = |cpu: &mut crate::engine::Cpu, mem: &mut SysMem, n: u64| {
+        cpu.state.x[0] = 0;
+        assert_eq!(run_loop(cpu, mem, code_a, n), Stop::Brk(0));
+        cpu.state.x[0]
+    };
+    assert_eq!(count(&mut cpu, &mut mem, 50), 49, "first version");
+
+    m.poke(pte_b, 0x4012_0000 | code_b_attrs | 3);
+    mem.tlbi(
+        &cpu.state,
+        Tlbi::Va {
+            va: code_b,
+            asid: 1,
+        },
+    );
+    assert_eq!(count(&mut cpu, &mut mem, 50), 4900, "after a local TLBI");
+
+    let mut cpu1 = m.mem(1);
+    cpu1.sync(&cpu.state);
+    m.poke(pte_b, 0x4011_0000 | code_b_attrs | 3);
+    cpu1.tlbi(&cpu.state, Tlbi::VaAllAsids { va: code_b });
+    assert_eq!(
+        count(&mut cpu, &mut mem, 50),
+        49,
+        "after another CPU's TLBI"
+    );
+
+    // ASID 2's tables map page B to the second version (page A is global).
+    let b = Tables::new(&mut m, Shape::K4_48);
+    b.map(&mut m, code_a, 0x4010_0000, 3, SHARED_CODE);
+    b.map(&mut m, code_b, 0x4012_0000, 3, code_b_attrs);
+    cpu.state.sys.ttbr0_el1 = b.root | ASID2;
+    assert_eq!(count(&mut cpu, &mut mem, 50), 4900, "ASID 2");
+    cpu.state.sys.ttbr0_el1 = lo.root | ASID1;
+    assert_eq!(count(&mut cpu, &mut mem, 50), 49, "back to ASID 1");
+}

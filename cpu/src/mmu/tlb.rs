@@ -178,6 +178,10 @@ const FAST_ENTRIES: usize = 1 << FAST_BITS;
 pub struct FastTables {
     /// Read entries, then write entries, two words each.
     words: Box<[AtomicU64]>,
+    /// The exec epoch: bumped whenever translations may have changed (every [`Self::clear`],
+    /// and EL changes). A code-cache entry validated against the translation at one epoch
+    /// stays valid while the epoch is unchanged.
+    epoch: AtomicU64,
 }
 
 impl Default for FastTables {
@@ -190,6 +194,7 @@ impl FastTables {
     pub fn new() -> Self {
         Self {
             words: (0..4 * FAST_ENTRIES).map(|_| AtomicU64::new(0)).collect(),
+            epoch: AtomicU64::new(1),
         }
     }
 
@@ -200,6 +205,7 @@ impl FastTables {
             read: base,
             write: base + FAST_ENTRIES * TlbFast::ENTRY,
             index_bits: FAST_BITS,
+            epoch: &self.epoch as *const AtomicU64 as usize,
         }
     }
 
@@ -216,6 +222,17 @@ impl FastTables {
         self.words[Self::slot(write, tag)].load(Ordering::Relaxed) == tag
     }
 
+    /// The addend of the entry an access of `size` (1..=16) bytes at `va` from `el` may use,
+    /// exactly as compiled code probes it ([`TlbFast`]): None for a miss or a page-crossing
+    /// access.
+    #[inline]
+    pub fn lookup(&self, write: bool, va: u64, size: u8, el: u8) -> Option<u64> {
+        let want = TlbFast::tag(va.wrapping_add(size as u64 - 1), el);
+        let k = Self::slot(write, TlbFast::tag(va, el));
+        (self.words[k].load(Ordering::Acquire) == want)
+            .then(|| self.words[k + 1].load(Ordering::Relaxed))
+    }
+
     /// Make the page of `tag` reach host `addend + va` (owner only).
     pub fn insert(&self, write: bool, tag: u64, addend: u64) {
         let k = Self::slot(write, tag);
@@ -230,11 +247,24 @@ impl FastTables {
         self.words[Self::slot(write, tag)].store(0, Ordering::Relaxed);
     }
 
-    /// Empty both tables (any thread).
+    /// Empty both tables (any thread); bumps the exec epoch.
     pub fn clear(&self) {
         for t in self.words.iter().step_by(2) {
             t.store(0, Ordering::Relaxed);
         }
+        self.bump();
+    }
+
+    /// Start a new exec epoch (any thread).
+    #[inline]
+    pub fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The current exec epoch.
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 }
 
