@@ -132,6 +132,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     )));
     std::fs::create_dir_all(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
     let mut drive = None;
+    let mut transport = "oci-archive";
     let mut root_dir: Option<PathBuf> = None;
     if let Some(dir) = &a.rootfs {
         let md = std::fs::metadata(dir).with_context(|| format!("--rootfs {}", dir.display()))?;
@@ -206,6 +207,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             let image = a.oci.as_deref().unwrap_or(dir);
             let archive = armboard_firmware::oci::import_archive(image)
                 .with_context(|| format!("--oci {}", image.display()))?;
+            transport = armboard_firmware::oci::archive_transport(&archive);
             let img = tmp.0.join("image.tar");
             std::fs::write(&img, archive).with_context(|| format!("writing {}", img.display()))?;
             drive = Some(img);
@@ -228,7 +230,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         if runtime == Runtime::Containerd {
             data.extend_from_slice(&c.ctr_run_archive()?);
         } else if runtime == Runtime::Podman {
-            data.extend_from_slice(&c.podman_run_archive()?);
+            data.extend_from_slice(&c.podman_run_archive(transport)?);
         } else {
             data.extend_from_slice(&c.run_archive()?);
         }

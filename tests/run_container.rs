@@ -459,6 +459,11 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
         "--runtime containerd runs an image: give --oci IMAGE",
     );
     expect_error(
+        &["run", "--runtime", "podman"],
+        125,
+        "--runtime podman runs an image: give --oci IMAGE",
+    );
+    expect_error(
         &[
             "run",
             "--runtime",

@@ -6,7 +6,7 @@
 //! * the **base** (cached): busybox, the kernel modules the guest needs, `crun` with the
 //!   shared libraries it links (found by walking the ELF `DT_NEEDED` entries in a sysroot of
 //!   the `crun` package) and the dynamic loader, and the two init stages. It is stored
-//!   gzip-compressed as `guests/<key>.cpio.gz` in the package cache, `key` hashing the exact
+//!   gzip-compressed as `guests/<key>.cpio.gz` (podman's uncompressed, `.cpio`) in the package cache, `key` hashing the exact
 //!   package versions, the module list and the init scripts, so a second build only checks
 //!   the key.
 //! * the **run archive** (per run, uncompressed): `container/config.json` (the OCI runtime
@@ -42,8 +42,8 @@
 //! stage 2 that starts containerd, imports the OCI archive the host put on `/dev/vda`
 //! with `ctr images import` and runs it with `ctr run --rm` (arguments in the run
 //! archive's `container/ctr-args`), with the same markers; podman's (podman, conmon, crun)
-//! runs `podman load` of the archive on `/dev/vda` and `podman run --rm` (rootful, no
-//! network, cgroupfs, no events, vfs storage in the `/run` tmpfs; arguments in
+//! runs `podman run --rm oci-archive:/dev/vda` (or `docker-archive:`; rootful, no network,
+//! cgroupfs, no events, vfs storage in the `/run` tmpfs; arguments in
 //! `container/podman-args`).
 
 use crate::deb::{self, Cache, DebError, Sysroot};
@@ -97,7 +97,7 @@ pub struct GuestImage {
     pub kernel: PathBuf,
     /// The kernel package's device trees (e.g. `broadcom/bcm2837-rpi-3-b.dtb`).
     pub dtbs: PathBuf,
-    /// The base initramfs (gzip-compressed newc cpio).
+    /// The base initramfs (newc cpio, gzip-compressed but for podman's).
     pub initrd: PathBuf,
     /// Its cache key.
     pub key: String,
@@ -229,6 +229,16 @@ impl Runtime {
             Runtime::Runc => &["runc"],
             Runtime::Containerd => &["containerd", "ctr", "containerd-shim-runc-v2", "runc"],
             Runtime::Podman => &["podman", "conmon", "crun"],
+        }
+    }
+
+    /// How the base image is stored. podman's is kept uncompressed: its programs are
+    /// large (podman alone is 31 MB), and inflating them in the emulated kernel at boot
+    /// costs more time than reading the bigger file.
+    fn compression(self) -> Compression {
+        match self {
+            Runtime::Podman => Compression::None,
+            _ => Compression::Gzip,
         }
     }
 
@@ -380,9 +390,12 @@ graphroot = "/run/containers/storage"
     ("etc/group", 0o644, "root:x:0:\n"),
 ];
 
-/// Stage 2 of the podman guest: `podman load` of the archive on `/dev/vda`, then
-/// `podman run --rm` of the loaded image with the arguments the host wrote to
-/// `container/podman-args`; reports as [`STAGE2`] does.
+/// Stage 2 of the podman guest: `podman run --rm` of the archive on `/dev/vda` (through
+/// the containers-image transport in `container/transport`, `oci-archive` or
+/// `docker-archive`: podman copies it into its storage first, as `podman load` would, in
+/// the same process), with the arguments the host wrote to `container/podman-args`;
+/// reports as [`STAGE2`] does. podman's own errors (exit status 125) are in the
+/// container's stderr.
 const STAGE2_PODMAN: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run/tmp
 N="$armboard_nonce"
@@ -400,16 +413,13 @@ D=${armboard_disk_dev:-/dev/vda}
 for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
 [ -b $D ] || fail "no disk with the image archive"
 P="podman --cgroup-manager cgroupfs --events-backend none --storage-driver vfs --root /run/containers/storage --runroot /run/containers/run"
-$P load -i $D >/run/load.out 2>/run/load.log || { cat /run/load.out; tail -n 20 /run/load.log; fail "podman load failed"; }
-img=$(sed -n 's/^Loaded image[^:]*: *//p' /run/load.out | head -n 1)
-img=${img%%,*}
-[ -n "$img" ] || { cat /run/load.out; tail -n 20 /run/load.log; fail "podman load named no image"; }
-read up rest < /proc/uptime; echo "armboard-init: image $img loaded at ${up}s; starting the container"
+read -r transport < $B/transport
 . $B/podman-args
+read up rest < /proc/uptime; echo "armboard-init: podman run of $transport:$D at ${up}s"
 echo 1 > /proc/sys/kernel/printk
 stty -opost -echo 2>/dev/null
 mark START
-$P run "$@" "$img" </dev/null 2>/run/stderr
+$P run --quiet "$@" "$transport:$D" </dev/null 2>/run/stderr
 code=$?
 counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
 mark "EXIT $code $counts"
@@ -464,7 +474,11 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
     }
     let key = format!("{:016x}", deb::fnv1a(id.as_bytes()));
     let dir = cache.dir().join("guests");
-    let path = dir.join(format!("{key}.cpio.gz"));
+    let ext = match runtime.compression() {
+        Compression::Gzip => "cpio.gz",
+        Compression::None => "cpio",
+    };
+    let path = dir.join(format!("{key}.{ext}"));
     if path.is_file() && !deb::refresh_requested() {
         return Ok(GuestImage {
             dtbs: kernel.dtb_dir(),
@@ -478,7 +492,7 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
     let fs = base_image(&kernel, &bb, &rt, runtime, &stage2)?;
     let tmp = dir.join(format!(".tmp-{key}-{}", std::process::id()));
     let r = fs
-        .write_to(&tmp, Compression::Gzip)
+        .write_to(&tmp, runtime.compression())
         .map_err(GuestError::from)
         .and_then(|()| std::fs::rename(&tmp, &path).map_err(io_err(&path)));
     if r.is_err() {
@@ -806,10 +820,12 @@ impl Container {
         a
     }
 
-    /// The per-run archive of the podman guest: `container/podman-args`, a shell `set --`
-    /// line with [`Container::podman_args`].
-    pub fn podman_run_archive(&self) -> Result<Vec<u8>, GuestError> {
+    /// The per-run archive of the podman guest: `container/transport` (how podman reads
+    /// the image archive: `oci-archive` or `docker-archive`) and `container/podman-args`, a
+    /// shell `set --` line with [`Container::podman_args`].
+    pub fn podman_run_archive(&self, transport: &str) -> Result<Vec<u8>, GuestError> {
         let mut fs = Initramfs::new();
+        fs.file("container/transport", 0o644, format!("{transport}\n"))?;
         let words: Vec<String> = self.podman_args().iter().map(|w| sh_quote(w)).collect();
         fs.file(
             "container/podman-args",
