@@ -121,7 +121,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         );
     }
     if runtime == Runtime::Containerd && a.pids_limit.is_some() {
-        bail!("--pids-limit is not supported with --runtime containerd (ctr run has no such option)");
+        bail!(
+            "--pids-limit is not supported with --runtime containerd (ctr run has no such option)"
+        );
     }
     let mut c = Container::greeting();
     c.hostname = a.hostname.clone();

@@ -937,6 +937,40 @@ mod tests {
     }
 
     #[test]
+    fn podman_arguments_carry_settings_and_the_whole_command_as_entrypoint() {
+        let mut c = Container::greeting();
+        c.args = vec!["/bin/sh".into(), "-c".into(), "echo \"hi\"\nexit 3".into()];
+        c.env = vec!["A=1 2".into()];
+        c.cwd = "/app".into();
+        c.hostname = "box".into();
+        c.memory = Some(1 << 20);
+        c.pids = Some(9);
+        let a = c.podman_args();
+        let after = |flag: &str| {
+            let i = a.iter().position(|x| x == flag).unwrap();
+            a[i + 1].clone()
+        };
+        assert_eq!(a[0], "--rm");
+        assert_eq!(after("--network"), "none");
+        assert_eq!(after("--hostname"), "box");
+        assert_eq!(after("--workdir"), "/app");
+        assert_eq!(after("--memory"), "1048576");
+        assert_eq!(after("--pids-limit"), "9");
+        assert!(a.windows(2).any(|w| w == ["--env", "A=1 2"]));
+        assert_eq!(
+            a.last().unwrap(),
+            r#"["/bin/sh","-c","echo \"hi\"\nexit 3"]"#
+        );
+        assert_eq!(a[a.len() - 2], "--entrypoint");
+        let cpio = c.podman_run_archive("oci-archive").unwrap();
+        assert!(find(&cpio, b"container/transport") && find(&cpio, b"oci-archive\n"));
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
     fn config_carries_command_env_and_limits() {
         let mut c = Container::greeting();
         c.args = vec!["echo".into(), "hi \"there\"".into()];

@@ -334,10 +334,12 @@ pub fn import_archive(image: &Path) -> Result<Vec<u8>, OciError> {
 pub fn archive_transport(tar: &[u8]) -> &'static str {
     let docker = tar::Archive::new(tar).entries().is_ok_and(|mut es| {
         es.any(|e| {
-            e.ok().and_then(|e| e.path().ok().map(|p| p.into_owned())).is_some_and(|p| {
-                let p = p.strip_prefix(".").unwrap_or(&p);
-                p == Path::new("manifest.json")
-            })
+            e.ok()
+                .and_then(|e| e.path().ok().map(|p| p.into_owned()))
+                .is_some_and(|p| {
+                    let p = p.strip_prefix(".").unwrap_or(&p);
+                    p == Path::new("manifest.json")
+                })
         })
     });
     if docker {
@@ -432,7 +434,10 @@ mod tests {
         docker
             .append_data(&mut h, "./manifest.json", &b"[]"[..])
             .unwrap();
-        assert_eq!(archive_transport(&docker.into_inner().unwrap()), "docker-archive");
+        assert_eq!(
+            archive_transport(&docker.into_inner().unwrap()),
+            "docker-archive"
+        );
         // A gzip'd tarball comes back decompressed.
         std::fs::write(d.join("image.tar.gz"), gz(&from_dir)).unwrap();
         let from_gz = import_archive(&d.join("image.tar.gz")).unwrap();
