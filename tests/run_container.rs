@@ -357,7 +357,7 @@ fn containerd_imports_an_oci_archive_and_runs_it_with_ctr() {
 }
 
 #[test]
-fn podman_loads_an_oci_archive_and_runs_it_with_its_settings_and_exit_status() {
+fn podman_runs_an_oci_archive_with_its_settings_and_exit_status() {
     let dir = work_dir("podman");
     let tarball = oci_archive(&dir);
     let out = armboard(
