@@ -87,6 +87,9 @@ enum Machine {
 enum Clock {
     /// Guest timers follow the host's clock.
     Host,
+    /// Guest time advances with retired instructions (2^--icount-shift ns each): the same
+    /// kernel and inputs give the same run (console output, timestamps included).
+    Icount,
 }
 
 #[derive(clap::Args)]
@@ -130,6 +133,10 @@ struct BootArgs {
     /// How guest time advances.
     #[arg(long, value_enum, default_value = "host")]
     clock: Clock,
+    /// With --clock icount: each guest instruction takes 2^N ns of guest time (0 to 20;
+    /// the default 2 is 4 ns, as if the guest ran at 250 MIPS).
+    #[arg(long, default_value_t = armboard_machines::system::icount::DEFAULT_SHIFT)]
+    icount_shift: u32,
     /// Stop the board if the guest has not powered off after this many seconds (exit 12).
     #[arg(long)]
     timeout: Option<u64>,
@@ -144,8 +151,9 @@ const EXIT_GUEST_ERROR: i32 = 13;
 fn boot(a: BootArgs) -> anyhow::Result<i32> {
     use armboard_machines::virt::{self, Drive};
     let timeout = a.timeout;
+    let clock = clock_kind(&a)?;
     let outcome = match a.machine {
-        Machine::Raspi3b => boot_raspi("raspi3b", a)?,
+        Machine::Raspi3b => boot_raspi("raspi3b", a, clock)?,
         Machine::Virt => {
             let kernel = a
                 .kernel
@@ -159,6 +167,7 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
                 format!("--cpu {cpu}: known models are cortex-a53 and cortex-a72")
             })?;
             let mut cfg = virt::Machine::new(kernel);
+            cfg.clock = clock;
             cfg.cpus = a.smp.unwrap_or(1);
             cfg.model = model;
             let memory = a.memory.as_deref().unwrap_or("1G");
@@ -169,7 +178,6 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
             cfg.dtb = a.dtb;
             cfg.engine = a.engine.into();
             cfg.timeout = a.timeout.map(std::time::Duration::from_secs);
-            let Clock::Host = a.clock;
             for d in a.drive {
                 let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
                 let readonly = match opts {
@@ -188,8 +196,28 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
     Ok(exit_status(outcome, timeout))
 }
 
+/// How guest time advances, from --clock and --icount-shift.
+fn clock_kind(a: &BootArgs) -> anyhow::Result<armboard_machines::system::ClockKind> {
+    use armboard_machines::system::{icount::MAX_SHIFT, ClockKind};
+    anyhow::ensure!(
+        a.icount_shift <= MAX_SHIFT,
+        "--icount-shift {}: must be 0 to {MAX_SHIFT}",
+        a.icount_shift
+    );
+    Ok(match a.clock {
+        Clock::Host => ClockKind::Host,
+        Clock::Icount => ClockKind::Icount {
+            shift: a.icount_shift,
+        },
+    })
+}
+
 /// Boot a Raspberry Pi board.
-fn boot_raspi(name: &str, a: BootArgs) -> anyhow::Result<armboard_machines::system::Outcome> {
+fn boot_raspi(
+    name: &str,
+    a: BootArgs,
+    clock: armboard_machines::system::ClockKind,
+) -> anyhow::Result<armboard_machines::system::Outcome> {
     use armboard_machines::raspi;
     let board = raspi::board::by_name(name).context("unknown Pi board")?;
     if let Some(cpu) = &a.cpu {
@@ -222,8 +250,8 @@ fn boot_raspi(name: &str, a: BootArgs) -> anyhow::Result<armboard_machines::syst
         a.drive.is_empty(),
         "--drive is for virt; a Pi takes its disk as --sd"
     );
-    let Clock::Host = a.clock;
     let mut cfg = raspi::Machine::new(board);
+    cfg.clock = clock;
     cfg.sd = a.sd;
     cfg.kernel = a.kernel;
     cfg.dtb = a.dtb;

@@ -43,6 +43,7 @@ if [ -b /dev/mmcblk0p2 ]; then
   umount /mnt
 fi
 echo ARMBOARD-DONE
+if [ "$armboard_end" = reboot ]; then reboot -f; fi
 poweroff -f
 "#;
 
@@ -89,24 +90,25 @@ fn check_board(out: &str) {
 
 fn direct_boot(engine: &str, append: &str) -> String {
     let g = guest();
-    armboard_ok(
-        &[
-            "boot",
-            "--machine",
-            "raspi3b",
-            "--engine",
-            engine,
-            "--kernel",
-            g.kernel.to_str().unwrap(),
-            "--dtb",
-            g.dtb.to_str().unwrap(),
-            "--initrd",
-            g.initrd.to_str().unwrap(),
-            "--append",
-            append,
-        ],
-        "ARMBOARD-DONE",
-    )
+    armboard_ok(&direct_args(g, engine, append), "ARMBOARD-DONE")
+}
+
+fn direct_args<'a>(g: &'a Guest, engine: &'a str, append: &'a str) -> Vec<&'a str> {
+    vec![
+        "boot",
+        "--machine",
+        "raspi3b",
+        "--engine",
+        engine,
+        "--kernel",
+        g.kernel.to_str().unwrap(),
+        "--dtb",
+        g.dtb.to_str().unwrap(),
+        "--initrd",
+        g.initrd.to_str().unwrap(),
+        "--append",
+        append,
+    ]
 }
 
 #[test]
@@ -118,10 +120,25 @@ fn debian_kernel_boots_on_the_pi3b_with_the_console_on_the_pl011() {
 
 #[test]
 fn the_mini_uart_is_the_console_the_device_tree_names_under_the_interpreter() {
-    // Debian's tree says stdout-path = serial1: the mini UART, ttyS1.
-    let out = direct_boot("interp", "console=ttyS1,115200 panic=-1");
-    check_board(&out);
-    assert!(value(&out, "console=").contains("ttyS1"));
+    // Debian's tree says stdout-path = serial1: the mini UART, ttyS1. This guest ends with
+    // `reboot -f`: the watchdog resets the board, which ends the run with status 10.
+    let g = guest();
+    let args = direct_args(
+        g,
+        "interp",
+        "console=ttyS1,115200 panic=-1 armboard_end=reboot",
+    );
+    let out = board::armboard(&args, std::time::Duration::from_secs(900));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.code() == Some(10) && stdout.contains("ARMBOARD-DONE"),
+        "{:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("reset the board"), "{stderr}");
+    check_board(&stdout);
+    assert!(value(&stdout, "console=").contains("ttyS1"));
 }
 
 /// Runs a host tool, failing the test with its output if it fails.

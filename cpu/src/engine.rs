@@ -40,6 +40,8 @@ pub enum Stop {
     Fiq,
     /// State the machine watches changed ([`crate::state::pending::MACHINE`]).
     System,
+    /// `state.retired` reached [`Cpu::stop_at`]; pc is the next block's.
+    Budget,
 }
 
 /// Multiplicative hash for guest pcs (aligned, so the low bits carry nothing).
@@ -131,10 +133,12 @@ pub struct Cpu {
     pub interrupt: Arc<AtomicBool>,
     /// Interrupt inputs (system mode), polled at block boundaries.
     pub inputs: Option<Arc<armboard_bus::CpuInterrupts>>,
-    /// Guest instructions retired (counted per block).
-    pub retired: u64,
-    /// Of those, retired in compiled code.
+    /// Guest instructions retired in compiled code (of `state.retired`).
     pub retired_jit: u64,
+    /// [`Cpu::run`] returns [`Stop::Budget`] at the first block boundary where
+    /// `state.retired >= stop_at`. Exact (the same boundary under every engine) once
+    /// [`Cpu::set_budgeted`] is on; without it compiled code may chain past it.
+    pub stop_at: u64,
 }
 
 impl Cpu {
@@ -173,8 +177,19 @@ impl Cpu {
             jit,
             interrupt,
             inputs: None,
-            retired: 0,
             retired_jit: 0,
+            stop_at: u64::MAX,
+        }
+    }
+
+    /// Make compiled code honour [`Cpu::stop_at`] at every chained exit (costs a load and a
+    /// compare per chained block; off by default). Drops code compiled so far.
+    pub fn set_budgeted(&mut self, on: bool) {
+        if let Some(j) = &mut self.jit {
+            if j.budgeted != on {
+                j.budgeted = on;
+                self.flush_code();
+            }
         }
     }
 
@@ -265,6 +280,9 @@ impl Cpu {
             if self.interrupt.load(Ordering::Relaxed) {
                 return Stop::Interrupted;
             }
+            if self.state.retired >= self.stop_at {
+                return Stop::Budget;
+            }
             if let Some(stop) = self.interrupt_stop() {
                 return stop;
             }
@@ -322,13 +340,13 @@ impl Cpu {
                 }
             }
             let exit = if let (Some(code), Some(j)) = (entry.code, jit.as_ref()) {
-                let (exit, n) = run_compiled(j, code, state, mem);
-                self.retired += n;
-                self.retired_jit += n;
+                let before = state.retired;
+                let exit = run_compiled(j, code, state, mem, self.stop_at);
+                self.retired_jit += state.retired - before;
                 exit
             } else {
                 entry.hits = entry.hits.saturating_add(1);
-                self.retired += entry.block.len as u64;
+                state.retired += entry.block.len as u64;
                 run_block(&entry.block, state, mem, temps)
             };
             if self.state.pending != 0 {
@@ -382,15 +400,16 @@ impl Drop for Cpu {
 impl Cpu {
     /// One line of engine statistics (ARMBOARD_JIT_STATS=1 prints it when a vCPU ends).
     pub fn stats_line(&self) -> String {
-        let frac = if self.retired == 0 {
+        let retired = self.state.retired;
+        let frac = if retired == 0 {
             0.0
         } else {
-            self.retired_jit as f64 / self.retired as f64
+            self.retired_jit as f64 / retired as f64
         };
         match self.jit_stats() {
             Some(j) => format!(
                 "armboard: {} guest instructions, {:.1}% in compiled code; {} blocks compiled ({} instructions) in {:.3} s, {:.1} us per block, {} KiB code, {} generations dropped, {} queued to the worker ({} thrown away)",
-                self.retired,
+                retired,
                 100.0 * frac,
                 j.blocks,
                 j.guest_insns,
@@ -401,7 +420,7 @@ impl Cpu {
                 j.queued,
                 j.discarded
             ),
-            None => format!("armboard: {} guest instructions (interpreter)", self.retired),
+            None => format!("armboard: {retired} guest instructions (interpreter)"),
         }
     }
 }
@@ -422,16 +441,17 @@ fn link_policy(st: &CpuState, pa: u64) -> LinkPolicy {
 /// Run compiled code and turn its exit code into the interpreter's [`BlockExit`].
 ///
 /// Compiled code may chain into other blocks, so the exit belongs to whichever block ran last.
-/// Returns the exit and the guest instructions retired.
+/// Budgeted code stops chaining once `st.retired` reaches `limit`.
 fn run_compiled<M: Mem>(
     jit: &Jit,
     code: BlockFn,
     st: &mut CpuState,
     mem: &mut M,
-) -> (BlockExit, u64) {
+    limit: u64,
+) -> BlockExit {
     let mut ctx = JitCtx {
         failed: 0,
-        insns: 0,
+        limit,
         state: st,
         mem: mem as &mut dyn Mem as *mut dyn Mem,
         scratch: [0; 2],
@@ -441,11 +461,11 @@ fn run_compiled<M: Mem>(
     // (flushes clear the block map first); the context points at the exclusive borrows above,
     // which outlive the call.
     let r = unsafe { jit.enter(code, ctx.state, &mut ctx) };
-    let (error, n) = (ctx.error, ctx.insns);
+    let error = ctx.error;
     // The block that exited may be a chained successor of `block`, so terminal immediates are
     // read back from the guest code at the pc it left.
     let imm = |w: u32| ((w >> 5) & 0xffff) as u16;
-    let exit = match r {
+    match r {
         jit::EXIT_CONTINUE => BlockExit::Continue,
         jit::EXIT_SVC => {
             // SVC, HVC and SMC share the exit; the low two bits of the word tell them apart.
@@ -463,6 +483,5 @@ fn run_compiled<M: Mem>(
             Some(HelperError::Mem(f)) => BlockExit::Fault(f),
             _ => BlockExit::Undefined(mem.fetch(st.pc).unwrap_or(0)),
         },
-    };
-    (exit, n)
+    }
 }

@@ -63,6 +63,10 @@ pub struct CpuState {
     pub pending: u8,
     /// The physical page (address) of the last IC IVAU, for [`pending::FLUSH_PAGE`].
     pub flush_pa: u64,
+    /// Guest instructions retired, counted a block at a time when the block starts (by the
+    /// interpreter and by compiled code, chained blocks included). A counter read inside a
+    /// block sees the count at the block's end. The icount clock derives guest time from it.
+    pub retired: u64,
     /// System-mode state (exception levels, system registers); unused in user mode.
     pub sys: crate::sys::SysRegs,
 }
@@ -106,6 +110,7 @@ impl CpuState {
             },
             pending: 0,
             flush_pa: 0,
+            retired: 0,
             sys: crate::sys::SysRegs::new(),
         }
     }

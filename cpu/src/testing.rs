@@ -261,8 +261,89 @@ mod tests {
         let mut cpu = Cpu::with_engine(model::CORTEX_A72, EngineKind::Jit);
         cpu.state.pc = CODE;
         assert_eq!(cpu.run(&mut mem), Stop::Brk(0));
-        assert_eq!(cpu.retired, 1 + 3 * 50000 + 1 + 1);
-        assert_eq!(cpu.retired_jit, cpu.retired);
+        assert_eq!(cpu.state.retired, 1 + 3 * 50000 + 1 + 1);
+        assert_eq!(cpu.retired_jit, cpu.state.retired);
+    }
+
+    /// Run the 50000-iteration loop of `loops_chain_through_compiled_blocks` under `engine`
+    /// with an instruction budget of `budget`: (stop, retired, pc, x0, x1).
+    fn budgeted_loop(engine: EngineKind, budget: u64) -> (Stop, u64, u64, u64, u64) {
+        let words = [
+            0xd298_6a00,
+            0x8b00_0021,
+            0xf100_0400,
+            0x54ff_ffc1,
+            0xd280_00e2,
+            0xd420_0000,
+        ];
+        let mut mem = FlatMem::new(CODE, 64 << 10);
+        mem.load_words(CODE, &words);
+        let mut cpu = Cpu::with_engine(model::CORTEX_A72, engine);
+        cpu.hot_threshold = 10;
+        cpu.set_budgeted(true);
+        cpu.state.pc = CODE;
+        cpu.stop_at = budget;
+        let stop = cpu.run(&mut mem);
+        let st = &cpu.state;
+        (stop, st.retired, st.pc, st.x[0], st.x[1])
+    }
+
+    #[test]
+    fn a_budget_stops_every_engine_at_the_same_block_boundary() {
+        // Blocks: [mov, add, subs, b.ne] (4), then the loop body [add, subs, b.ne] (3): the
+        // first boundary at or past 1001 instructions is 4 + 3 * 333 = 1003.
+        let want = (Stop::Budget, 1003, CODE + 4, 50000 - 334, {
+            let n = 334u64;
+            n * 50000 - n * (n - 1) / 2
+        });
+        for engine in [EngineKind::Interp, EngineKind::Jit, EngineKind::Tiered] {
+            assert_eq!(budgeted_loop(engine, 1001), want, "{engine:?}");
+        }
+        // A budget already spent stops before anything runs.
+        for engine in [EngineKind::Interp, EngineKind::Jit] {
+            assert_eq!(
+                budgeted_loop(engine, 0),
+                (Stop::Budget, 0, CODE, 0, 0),
+                "{engine:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_run_resumes_after_a_budget_stop_and_finishes_the_same() {
+        for engine in [EngineKind::Interp, EngineKind::Jit, EngineKind::Tiered] {
+            let mut mem = FlatMem::new(CODE, 64 << 10);
+            mem.load_words(
+                CODE,
+                &[
+                    0xd298_6a00,
+                    0x8b00_0021,
+                    0xf100_0400,
+                    0x54ff_ffc1,
+                    0xd280_00e2,
+                    0xd420_0000,
+                ],
+            );
+            let mut cpu = Cpu::with_engine(model::CORTEX_A72, engine);
+            cpu.hot_threshold = 10;
+            cpu.set_budgeted(true);
+            cpu.state.pc = CODE;
+            let mut stops = 0;
+            loop {
+                cpu.stop_at = cpu.state.retired + 7919;
+                match cpu.run(&mut mem) {
+                    Stop::Budget => stops += 1,
+                    s => {
+                        assert_eq!(s, Stop::Brk(0), "{engine:?}");
+                        break;
+                    }
+                }
+            }
+            assert_eq!(cpu.state.x[1], 50000 * 50001 / 2, "{engine:?}");
+            assert_eq!(cpu.state.retired, 1 + 3 * 50000 + 1 + 1, "{engine:?}");
+            // About 150000 / 7919 stops (each may overshoot by up to a block).
+            assert!((18..=19).contains(&stops), "{engine:?}: {stops}");
+        }
     }
 
     #[test]

@@ -23,7 +23,8 @@ const NZCV_OFF: i32 = offset_of!(CpuState, nzcv) as i32;
 const PENDING_OFF: i32 = offset_of!(CpuState, pending) as i32;
 const EL_OFF: i32 = (offset_of!(CpuState, sys) + offset_of!(crate::sys::SysRegs, el)) as i32;
 const FAILED_OFF: i32 = offset_of!(JitCtx<'static>, failed) as i32;
-const INSNS_OFF: i32 = offset_of!(JitCtx<'static>, insns) as i32;
+const RETIRED_OFF: i32 = offset_of!(CpuState, retired) as i32;
+const LIMIT_OFF: i32 = offset_of!(JitCtx<'static>, limit) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
 
 struct Sigs {
@@ -60,6 +61,10 @@ pub(super) struct Emitter<'a> {
     pub(super) lookup: Option<(usize, usize)>,
     /// The block calls a helper (which may request an instruction-cache flush).
     has_call: bool,
+    /// Chained exits also stop at [`JitCtx::limit`] (icount runs).
+    pub(super) budgeted: bool,
+    /// `state.retired` after this block's instructions, once counted.
+    retired: Option<Value>,
     tail_sig: SigRef,
 }
 
@@ -110,6 +115,8 @@ impl<'a> Emitter<'a> {
             chain: None,
             lookup: None,
             has_call: false,
+            budgeted: false,
+            retired: None,
             tail_sig,
             temps: vec![None; ntemps],
             regs: [None; 32],
@@ -561,9 +568,13 @@ impl<'a> Emitter<'a> {
     pub(super) fn block(&mut self, b: &Block) {
         self.has_call = b.ops.iter().any(|op| matches!(op, Op::Call { .. }));
         // Count retired guest instructions (chained blocks never pass the dispatcher).
-        let n = self.fb.ins().load(types::I64, flags(), self.cx, INSNS_OFF);
+        let n = self
+            .fb
+            .ins()
+            .load(types::I64, flags(), self.st, RETIRED_OFF);
         let n = self.fb.ins().iadd_imm_u(n, b.len as i64);
-        self.fb.ins().store(flags(), n, self.cx, INSNS_OFF);
+        self.fb.ins().store(flags(), n, self.st, RETIRED_OFF);
+        self.retired = Some(n);
         let mut insn = 0usize;
         for (i, op) in b.ops.iter().enumerate() {
             while insn + 1 < b.insns.len() && b.insns[insn + 1].op as usize <= i {
@@ -1072,7 +1083,14 @@ impl<'a> Emitter<'a> {
             pending = self.fb.ins().bor(pending, ic);
         }
         let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
-        let go = self.fb.ins().band(ok, quiet);
+        let mut go = self.fb.ins().band(ok, quiet);
+        if let (true, Some(n)) = (self.budgeted, self.retired) {
+            // The instruction budget: stop chaining once it is spent, so the dispatcher
+            // stops at the same block boundary the interpreter would.
+            let limit = self.fb.ins().load(types::I64, flags(), self.cx, LIMIT_OFF);
+            let under = self.fb.ins().icmp(IntCC::UnsignedLessThan, n, limit);
+            go = self.fb.ins().band(go, under);
+        }
         let chain = self.fb.create_block();
         let ret = self.fb.create_block();
         self.fb.ins().brif(go, chain, &[], ret, &[]);

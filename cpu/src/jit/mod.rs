@@ -220,6 +220,8 @@ struct Job {
     lookup: Option<usize>,
     /// Address of the vCPU's interrupt flag: chained exits return to the dispatcher when set.
     interrupt: usize,
+    /// Chained exits also check the instruction budget ([`Jit::budgeted`]).
+    budgeted: bool,
 }
 
 /// A finished job: the code's address and size (None: Cranelift refused the block) and how
@@ -283,6 +285,7 @@ impl Compiler {
             e.tlb = job.tlb;
             e.chain = job.slots.map(|s| (s, job.interrupt));
             e.lookup = job.lookup.map(|t| (t, job.interrupt));
+            e.budgeted = job.budgeted;
             e.block(b);
             e.fb.finalize(frontend);
         }
@@ -351,6 +354,10 @@ pub struct Jit {
     interrupt: usize,
     /// The inline TLB loads and stores probe (system mode), see [`Jit::set_tlb_fast`].
     tlb: Option<TlbFast>,
+    /// Blocks compiled from now on stop chaining once [`JitCtx::limit`] is reached (one
+    /// compare per chained exit), so an instruction budget ends at the same block boundary
+    /// as in the interpreter. Off: the limit is not looked at.
+    pub budgeted: bool,
     pub stats: JitStats,
 }
 
@@ -378,6 +385,7 @@ impl Jit {
             lost: false,
             interrupt: interrupt as *const AtomicBool as usize,
             tlb: None,
+            budgeted: false,
             stats: JitStats::default(),
         })
     }
@@ -564,6 +572,7 @@ impl Jit {
             slots,
             lookup: link.indirect_table().then_some(g.lookup.as_ptr() as usize),
             interrupt: self.interrupt,
+            budgeted: self.budgeted,
         }
     }
 

@@ -12,8 +12,9 @@ use crate::state::CpuState;
 pub struct JitCtx<'a> {
     /// 1 after a failed call (compiled code reads it after [`jit_load`]). Offset 0.
     pub failed: u32,
-    /// Guest instructions retired by compiled code during this entry.
-    pub insns: u64,
+    /// Budgeted code ([`crate::Cpu::set_budgeted`]): chained exits return to the dispatcher
+    /// once `state.retired` reaches this.
+    pub limit: u64,
     pub state: *mut CpuState,
     pub mem: *mut (dyn Mem + 'a),
     /// Results of a 16-byte load-exclusive (low, high).

@@ -45,7 +45,7 @@ fn enter<M: Mem>(jit: &Jit, code: BlockFn, mem: &mut M, x1: u64) -> (u32, u64, u
     st.x[1] = x1;
     let mut ctx = JitCtx {
         failed: 0,
-        insns: 0,
+        limit: u64::MAX,
         state: &mut st,
         mem: mem as &mut dyn Mem as *mut dyn Mem,
         scratch: [0; 2],
@@ -54,8 +54,7 @@ fn enter<M: Mem>(jit: &Jit, code: BlockFn, mem: &mut M, x1: u64) -> (u32, u64, u
     // SAFETY: `code` is from `jit`'s current generation; the context points at `st` and
     // `mem`, borrowed exclusively for the call.
     let r = unsafe { jit.enter(code, ctx.state, &mut ctx) };
-    let n = ctx.insns;
-    (r, st.x[0], st.pc, n)
+    (r, st.x[0], st.pc, st.retired)
 }
 
 const SYSTEM: LinkPolicy = LinkPolicy::SamePage { tag: 7 };

@@ -28,8 +28,9 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use tlb::{Entry, FastTables, Tlb, GLOBAL};
 
-/// The system counter's source (CNTPCT_EL0), shared by the machine's vCPUs.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+/// The system counter's source (CNTPCT_EL0), shared by the machine's vCPUs. Called with the
+/// reading CPU's retired-instruction count ([`crate::CpuState::retired`]).
+pub type Clock = Arc<dyn Fn(u64) -> u64 + Send + Sync>;
 
 const PAGE: u64 = 0x1000;
 const PAGE_MASK: u64 = PAGE - 1;
@@ -591,8 +592,8 @@ impl SystemMem for SysMem {
         Ok(w.pa)
     }
 
-    fn counter(&mut self) -> u64 {
-        (self.clock)()
+    fn counter(&mut self, retired: u64) -> u64 {
+        (self.clock)(retired)
     }
 }
 

@@ -67,7 +67,7 @@ impl Machine {
         SysMem::new(
             self.space.clone(),
             cpu,
-            Arc::new(|| 1234),
+            Arc::new(|_| 1234),
             self.broadcast.clone(),
         )
     }
@@ -225,7 +225,7 @@ fn mmu_off_is_identity_and_unbacked_pa_is_a_bus_fault() {
         mem.read(0x8000_0000, 4),
         Err(MemFault::new(0x8000_0000, Access::Read, FaultKind::Bus))
     );
-    assert_eq!(mem.counter(), 1234);
+    assert_eq!(mem.counter(0), 1234);
 }
 
 #[test]

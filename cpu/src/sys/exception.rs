@@ -145,7 +145,12 @@ pub fn from_stop(st: &CpuState, stop: Stop) -> Option<(Exception, u64)> {
         }
         Stop::Irq => (Exception::Irq, st.pc),
         Stop::Fiq => (Exception::Fiq, st.pc),
-        Stop::Hvc(_) | Stop::Smc(_) | Stop::Wait | Stop::Interrupted | Stop::System => return None,
+        Stop::Hvc(_)
+        | Stop::Smc(_)
+        | Stop::Wait
+        | Stop::Interrupted
+        | Stop::System
+        | Stop::Budget => return None,
     })
 }
 

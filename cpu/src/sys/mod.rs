@@ -194,8 +194,10 @@ pub trait SystemMem {
         el0: bool,
     ) -> Result<u64, MemFault>;
 
-    /// The physical system counter (CNTPCT_EL0).
-    fn counter(&mut self) -> u64;
+    /// The physical system counter (CNTPCT_EL0) as seen by a CPU that has retired
+    /// `retired` instructions ([`crate::CpuState::retired`]): an instruction-counting clock
+    /// derives guest time from it, a host clock ignores it.
+    fn counter(&mut self, retired: u64) -> u64;
 
     /// The physical address an instruction fetch from `va` uses under the current regime.
     /// The engine checks cached blocks against it, so a block is only reused where its

@@ -183,7 +183,7 @@ impl Thread {
                     );
                 }
                 // No interrupt inputs or machine state in user mode.
-                Stop::Irq | Stop::Fiq | Stop::System => {}
+                Stop::Irq | Stop::Fiq | Stop::System | Stop::Budget => {}
                 Stop::Undefined(insn) => {
                     log::warn!(
                         "undefined instruction {insn:#010x} at {:#x}",

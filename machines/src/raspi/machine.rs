@@ -3,8 +3,10 @@
 
 use super::board::Board;
 use super::soc::{self, irq, offset, peri};
+use crate::system::icount::{Icount, SeededRandom};
 use crate::system::{
-    self, console, Control, ControlConfig, Firmware, Outcome, Power, RunConfig, TimerWiring,
+    self, console, ClockKind, Control, ControlConfig, Firmware, Outcome, Power, RunConfig,
+    TimerWiring,
 };
 use armboard_bus::{AddressSpace, Bus, CpuInterrupts, Device, IrqLine, Ram, Shared};
 use armboard_cpu::EngineKind;
@@ -36,7 +38,12 @@ pub struct Machine {
     pub append: Option<String>,
     pub engine: EngineKind,
     pub timeout: Option<Duration>,
+    pub clock: ClockKind,
 }
+
+/// The seed of everything random under `--clock icount` (the device tree's rng-seed, the
+/// RNG's stream), so that runs repeat.
+const ICOUNT_SEED: u64 = 0x7069_3362_7365_6564;
 
 impl Machine {
     pub fn new(board: &'static Board) -> Self {
@@ -49,6 +56,7 @@ impl Machine {
             append: None,
             engine: EngineKind::default(),
             timeout: None,
+            clock: ClockKind::Host,
         }
     }
 }
@@ -159,7 +167,7 @@ struct Placed {
     releases: Vec<u64>,
 }
 
-fn place(b: &Board, p: Payload) -> Result<Placed, PiError> {
+fn place(b: &Board, p: Payload, icount: bool) -> Result<Placed, PiError> {
     let bad = |what: &str, e: &dyn std::fmt::Display| {
         PiError::Config(format!("{what} {}: {e}", p.kernel_name))
     };
@@ -182,9 +190,15 @@ fn place(b: &Board, p: Payload) -> Result<Placed, PiError> {
         stdout_path: None,
     })
     .map_err(|e| dtb_err(&e))?;
-    // What the firmware adds: the board's identity and a seed for the kernel's RNG.
-    let seed = system::host_random(32)
-        .map_err(|e| PiError::Config(format!("the host's random source: {e}")))?;
+    // What the firmware adds: the board's identity and a seed for the kernel's RNG. No
+    // kaslr-seed: with one, Linux 6.1 forces kernel page-table isolation on, and every
+    // exception then switches page tables (boot to init took 42 s instead of 18 s).
+    let seed = if icount {
+        SeededRandom::new(ICOUNT_SEED).bytes(32)
+    } else {
+        system::host_random(32)
+            .map_err(|e| PiError::Config(format!("the host's random source: {e}")))?
+    };
     fdt.root.child_or_add("chosen").set("rng-seed", seed);
     let sys = fdt.root.child_or_add("system");
     sys.set_cells("linux,revision", &[b.revision]);
@@ -287,7 +301,22 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
     let b = m.board;
     let p = payload(m)?;
     let (arm_memory, enable_uart) = (p.arm_memory, p.enable_uart);
-    let placed = place(b, p)?;
+    let icount = match m.clock {
+        ClockKind::Host => None,
+        ClockKind::Icount { shift } => Some(Icount::new(b.timer_hz, shift)),
+    };
+    let placed = place(b, p, icount.is_some())?;
+    // The SoC's own timers count guest time: host time, or retired instructions.
+    let ns_clock: Arc<dyn Fn() -> u64 + Send + Sync> = match &icount {
+        Some(ic) => {
+            let ic = ic.clone();
+            Arc::new(move || ic.elapsed().as_nanos() as u64)
+        }
+        None => {
+            let start = std::time::Instant::now();
+            Arc::new(move || start.elapsed().as_nanos() as u64)
+        }
+    };
     // SDRAM below the peripheral window; the VideoCore's part is there too.
     let ram = Arc::new(Ram::new(0, b.memory.min(soc::PERI_BASE))?);
     for (addr, bytes) in &placed.blobs {
@@ -301,7 +330,7 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
         .iter()
         .map(|k| Arc::new(CpuInterrupts::new(k.clone())))
         .collect();
-    let local = local_intc::LocalIntc::new(inputs.clone());
+    let local = local_intc::LocalIntc::with_clock(inputs.clone(), ns_clock.clone());
     let armctrl = Armctrl::new(
         IrqLine::new(local.clone(), local_intc::GPU_IRQ),
         IrqLine::new(local.clone(), local_intc::GPU_FIQ),
@@ -350,7 +379,7 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
         None => None,
     };
     let sdhost = Shared::new(Sdhost::new(card, line(irq::SDHOST)));
-    let systimer = Shared::new(SysTimer::new(irq::SYSTIMER.map(line)));
+    let systimer = Shared::new(SysTimer::with_clock(irq::SYSTIMER.map(line), ns_clock));
     let weak: Weak<Control> = Arc::downgrade(&ctl);
     let pm = Shared::new(pm::Pm::new(Box::new(move |kind| {
         if let Some(ctl) = weak.upgrade() {
@@ -360,7 +389,12 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
             });
         }
     })));
-    let rng = Rng::new().map_err(|e| PiError::Config(format!("the host's random source: {e}")))?;
+    let rng = match icount {
+        Some(_) => Rng::with_source(Box::new(SeededRandom::new(ICOUNT_SEED.rotate_left(17)))),
+        None => {
+            Rng::new().map_err(|e| PiError::Config(format!("the host's random source: {e}")))?
+        }
+    };
     let mut info = mbox::BoardInfo::pi3b(arm_memory as u32);
     info.revision = b.revision;
     let mailbox = mbox::Mailbox::new(ram.clone(), line(irq::MBOX), info);
@@ -422,7 +456,10 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
             model: b.cpu,
             engine: m.engine,
             timeout: m.timeout,
-            clock: system::host_clock(b.timer_hz),
+            clock: match icount {
+                Some(ic) => system::GuestClock::Icount(ic),
+                None => system::host_clock(b.timer_hz),
+            },
             pollers,
             // Typed bytes go to whichever UART takes them: the guest's console is on one.
             input: Box::new(move |bytes| {

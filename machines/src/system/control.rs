@@ -182,6 +182,26 @@ impl Control {
         }
     }
 
+    /// vCPU `i`'s start, if it has been started (PSCI CPU_ON, its spin-table release word
+    /// written) since it was last off; never blocks.
+    pub(super) fn try_power_on(&self, i: usize) -> Option<(u64, u64)> {
+        let mut p = self.power.lock().unwrap_or_else(|e| e.into_inner());
+        match p[i] {
+            Power::Starting { entry, context } => {
+                p[i] = Power::On;
+                Some((entry, context))
+            }
+            Power::Spinning { release } => {
+                let entry = self.ram.load(release, 8).unwrap_or(0);
+                (entry != 0).then(|| {
+                    p[i] = Power::On;
+                    (entry, 0)
+                })
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn cpu_on(&self, target: u64, entry: u64, context: u64) -> i64 {
         let Some(i) = self.index_of(target) else {
             return psci::INVALID_PARAMETERS;

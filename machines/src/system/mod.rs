@@ -5,6 +5,7 @@
 
 pub mod console;
 mod control;
+pub mod icount;
 pub mod psci;
 mod vcpu;
 
@@ -28,6 +29,19 @@ pub const SYSTEM_HOT_THRESHOLD: u32 = 5000;
 /// device timers.
 const TIMER_POLL: Duration = Duration::from_micros(500);
 
+/// How guest time advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClockKind {
+    /// The generic timer follows the host's monotonic clock.
+    #[default]
+    Host,
+    /// Guest time advances 2^shift ns per retired instruction and everything the guest sees
+    /// is a function of its own execution: the same kernel and inputs give the same run
+    /// (see [`icount`]). Boards fix what would come from the host: RNG seeds
+    /// and streams, the RTC's start.
+    Icount { shift: u32 },
+}
+
 /// A console input sink: offered bytes, it returns how many it took (a UART's free FIFO).
 pub type InputSink = Box<dyn FnMut(&[u8]) -> usize + Send>;
 
@@ -40,16 +54,37 @@ pub struct RunConfig {
     pub engine: EngineKind,
     pub timeout: Option<Duration>,
     /// The guest's counter, in ticks of [`Control`]'s frequency.
-    pub clock: Clock,
+    pub clock: GuestClock,
     pub pollers: Vec<Poller>,
     /// Where typed bytes go.
     pub input: InputSink,
 }
 
+/// How guest time advances.
+#[derive(Clone)]
+pub enum GuestClock {
+    /// With the host's clock: one host thread per vCPU, WFI sleeps.
+    Host(Clock),
+    /// With retired instructions ([`icount`]): all vCPUs on one thread, deterministic.
+    Icount(Arc<icount::Icount>),
+}
+
+impl GuestClock {
+    /// The counter the vCPUs read.
+    pub fn counter(&self) -> Clock {
+        match self {
+            GuestClock::Host(c) => c.clone(),
+            GuestClock::Icount(i) => i.clock(),
+        }
+    }
+}
+
 /// A counter at `freq` Hz that follows the host's monotonic clock from now.
-pub fn host_clock(freq: u64) -> Clock {
+pub fn host_clock(freq: u64) -> GuestClock {
     let start = Instant::now();
-    Arc::new(move || (start.elapsed().as_nanos() * freq as u128 / 1_000_000_000) as u64)
+    GuestClock::Host(Arc::new(move |_| {
+        (start.elapsed().as_nanos() * freq as u128 / 1_000_000_000) as u64
+    }))
 }
 
 /// Start the vCPUs and run until the guest powers off, resets, panics, the user quits or the
@@ -69,25 +104,56 @@ pub fn run(
         mut input,
     } = cfg;
     let broadcast = Arc::new(TlbBroadcast::new());
+    let counter = clock.counter();
+    let make_cpu = move |i: usize, ctl: &Arc<Control>| {
+        let mut cpu = Cpu::with_engine(model, engine);
+        if engine == EngineKind::Tiered && std::env::var_os("ARMBOARD_HOT_THRESHOLD").is_none() {
+            cpu.hot_threshold = SYSTEM_HOT_THRESHOLD;
+        }
+        cpu.interrupt = ctl.kicks[i].clone();
+        cpu.inputs = Some(ctl.inputs[i].clone());
+        cpu
+    };
     let mut threads = Vec::new();
-    for i in 0..ctl.cpus() {
-        let mem = SysMem::new(space.clone(), i, clock.clone(), broadcast.clone());
-        let (kick, inputs, vctl) = (ctl.kicks[i].clone(), ctl.inputs[i].clone(), ctl.clone());
+    // On a host clock, one thread per vCPU; under icount one thread runs them all.
+    let mut per_cpu_threads = ctl.cpus();
+    if let GuestClock::Icount(ic) = &clock {
+        per_cpu_threads = 0;
+        // Every vCPU on one thread, in turn.
+        let (ctl, ic) = (ctl.clone(), ic.clone());
+        let mems: Vec<SysMem> = (0..ctl.cpus())
+            .map(|i| SysMem::new(space.clone(), i, counter.clone(), broadcast.clone()))
+            .collect();
+        let spawned = std::thread::Builder::new()
+            .name("vcpus".into())
+            .spawn(move || {
+                let vcpus = mems
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mem)| Vcpu {
+                        index: i,
+                        cpu: make_cpu(i, &ctl),
+                        mem,
+                        ctl: ctl.clone(),
+                    })
+                    .collect();
+                icount::run(vcpus, ctl, ic)
+            });
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => return Err(format!("cannot start the vCPU thread: {e}")),
+        }
+    }
+    for i in 0..per_cpu_threads {
+        let mem = SysMem::new(space.clone(), i, counter.clone(), broadcast.clone());
+        let vctl = ctl.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("vcpu{i}"))
             // The code cache is per thread, so the CPU is made on its own thread.
             .spawn(move || {
-                let mut cpu = Cpu::with_engine(model, engine);
-                if engine == EngineKind::Tiered
-                    && std::env::var_os("ARMBOARD_HOT_THRESHOLD").is_none()
-                {
-                    cpu.hot_threshold = SYSTEM_HOT_THRESHOLD;
-                }
-                cpu.interrupt = kick;
-                cpu.inputs = Some(inputs);
                 Vcpu {
                     index: i,
-                    cpu,
+                    cpu: make_cpu(i, &vctl),
                     mem,
                     ctl: vctl,
                 }
@@ -105,18 +171,22 @@ pub fn run(
         }
     }
 
-    // Timer deadlines of running vCPUs: kick the vCPU when its deadline passes. Device
-    // timers are polled here too.
+    // Timer deadlines of running vCPUs: kick the vCPU when its deadline passes (on a host
+    // clock; under icount the vCPU thread stops at its deadlines itself). Device timers are
+    // polled here too.
     {
         let ctl = ctl.clone();
-        let clock = clock.clone();
+        let host = match &clock {
+            GuestClock::Host(c) => Some(c.clone()),
+            GuestClock::Icount(_) => None,
+        };
         std::thread::Builder::new()
             .name("timers".into())
             .spawn(move || {
                 while !ctl.stopping() {
-                    let now = clock();
+                    let now = host.as_ref().map_or(0, |c| c(0));
                     for i in 0..ctl.cpus() {
-                        if ctl.deadline(i).is_some_and(|d| d <= now) {
+                        if host.is_some() && ctl.deadline(i).is_some_and(|d| d <= now) {
                             ctl.kicks[i].store(true, Ordering::Release);
                             ctl.inputs[i].notify();
                         }

@@ -5,7 +5,8 @@ use super::boot::{self, BootOptions};
 use super::dt::VirtConfig as DtConfig;
 use super::layout;
 use crate::system::{
-    self, console, Control, ControlConfig, Firmware, Outcome, Power, RunConfig, TimerWiring,
+    self, console, ClockKind, Control, ControlConfig, Firmware, Outcome, Power, RunConfig,
+    TimerWiring,
 };
 use armboard_bus::{AddressSpace, Bus, CpuInterrupts, IrqLine, Ram, Shared};
 use armboard_cpu::model::{self, CpuModel};
@@ -23,13 +24,11 @@ pub struct Drive {
     pub readonly: bool,
 }
 
-/// How guest time advances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClockKind {
-    /// The generic timer follows the host's monotonic clock.
-    #[default]
-    Host,
-}
+/// The RTC's start under [`ClockKind::Icount`]: 2024-01-01 00:00:00 UTC.
+pub const ICOUNT_EPOCH: u32 = 1_704_067_200;
+
+/// The device-tree /chosen/rng-seed and virtio RNG seed under [`ClockKind::Icount`].
+const ICOUNT_SEED: u64 = 0x6172_6d62_6f61_7264;
 
 /// A run of the board, as the command line describes it.
 #[derive(Debug, Clone)]
@@ -108,10 +107,16 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
     }
     let mut board = DtConfig::new(m.cpus as u32, m.memory);
     board.cpu_compatible = format!("arm,{}", m.model.name);
-    board.rng_seed = Some(
-        system::host_random(32)
+    let freq = model::CNTFRQ;
+    let icount = match m.clock {
+        ClockKind::Host => None,
+        ClockKind::Icount { shift } => Some(system::icount::Icount::new(freq, shift)),
+    };
+    board.rng_seed = Some(match icount {
+        Some(_) => system::icount::SeededRandom::new(ICOUNT_SEED).bytes(32),
+        None => system::host_random(32)
             .map_err(|e| MachineError::Config(format!("the host's random source: {e}")))?,
-    );
+    });
     let images = boot::prepare(&BootOptions {
         kernel: m.kernel.clone(),
         initrd: m.initrd.clone(),
@@ -154,7 +159,17 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
     bus.insert(
         layout::RTC_BASE,
         layout::RTC_SIZE,
-        Box::new(dev::pl031::Pl031::new(spi(layout::RTC_SPI))),
+        Box::new(match &icount {
+            Some(ic) => {
+                let ic = ic.clone();
+                dev::pl031::Pl031::with_clock(
+                    ICOUNT_EPOCH,
+                    Box::new(move || ic.elapsed()),
+                    spi(layout::RTC_SPI),
+                )
+            }
+            None => dev::pl031::Pl031::new(spi(layout::RTC_SPI)),
+        }),
     )?;
     let slot_base = layout::virtio_mmio_base;
     let slot_irq = |n: usize| spi(layout::virtio_mmio_spi(n));
@@ -167,8 +182,13 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
         let t = dev::virtio::VirtioMmio::new(blk, ram.clone(), slot_irq(n));
         bus.insert(slot_base(n), layout::VIRTIO_MMIO_SIZE, Box::new(t))?;
     }
-    let rng = dev::virtio::VirtioRng::new()
-        .map_err(|e| MachineError::Config(format!("the host's random source: {e}")))?;
+    let rng = match icount {
+        Some(_) => dev::virtio::VirtioRng::with_source(Box::new(
+            system::icount::SeededRandom::new(ICOUNT_SEED.rotate_left(17)),
+        )),
+        None => dev::virtio::VirtioRng::new()
+            .map_err(|e| MachineError::Config(format!("the host's random source: {e}")))?,
+    };
     bus.insert(
         slot_base(rng_slot),
         layout::VIRTIO_MMIO_SIZE,
@@ -202,7 +222,6 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
     }
 
     let space = Arc::new(AddressSpace::new(vec![ram.clone()], bus)?);
-    let freq = model::CNTFRQ;
     let ctl = Control::new(ControlConfig {
         inputs,
         kicks,
@@ -236,7 +255,10 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
             model: m.model,
             engine: m.engine,
             timeout: m.timeout,
-            clock: system::host_clock(freq),
+            clock: match icount {
+                Some(ic) => system::GuestClock::Icount(ic),
+                None => system::host_clock(freq),
+            },
             pollers: Vec::new(),
             input: Box::new(move |b| uart.lock().push_input(b)),
         },

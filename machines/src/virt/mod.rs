@@ -6,5 +6,5 @@ pub mod dt;
 pub mod layout;
 mod machine;
 
-pub use crate::system::Outcome;
-pub use machine::{run, ClockKind, Drive, Machine, MachineError};
+pub use crate::system::{ClockKind, Outcome};
+pub use machine::{run, Drive, Machine, MachineError};

@@ -32,7 +32,7 @@ const POOL_BYTES: usize = 256;
 
 /// The RNG.
 pub struct Rng {
-    source: File,
+    source: Box<dyn Read + Send>,
     pool: Vec<u8>,
     ctrl: u32,
     warmup: u32,
@@ -44,15 +44,20 @@ pub struct Rng {
 impl Rng {
     /// An RNG at reset (disabled) drawing from the host's `/dev/urandom`.
     pub fn new() -> std::io::Result<Rng> {
-        Ok(Rng {
-            source: File::open("/dev/urandom")?,
+        Ok(Rng::with_source(Box::new(File::open("/dev/urandom")?)))
+    }
+
+    /// An RNG drawing from `source` (a seeded stream, for runs that must repeat).
+    pub fn with_source(source: Box<dyn Read + Send>) -> Rng {
+        Rng {
+            source,
             pool: Vec::with_capacity(POOL_BYTES),
             ctrl: 0,
             warmup: 0,
             ff_thres: 0,
             int_mask: 0,
             failed: false,
-        })
+        }
     }
 
     fn enabled(&self) -> bool {

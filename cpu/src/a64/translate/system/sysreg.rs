@@ -275,9 +275,9 @@ pub fn user_write(st: &mut CpuState, reg: u32, v: u64) -> Result<(), HelperError
 // ---- System mode -------------------------------------------------------------------------
 
 /// The physical system counter: the machine's, or host time for a memory without one.
-pub fn counter(mem: &mut dyn Mem) -> u64 {
+pub fn counter(st: &CpuState, mem: &mut dyn Mem) -> u64 {
     match mem.system() {
-        Some(s) => s.counter(),
+        Some(s) => s.counter(st.retired),
         None => model::user_counter(),
     }
 }
@@ -333,7 +333,7 @@ fn el0_allowed(st: &CpuState, reg: Reg, write: bool) -> bool {
 
 /// (CTL, CVAL, count) of one timer.
 fn timer_regs(st: &CpuState, mem: &mut dyn Mem, virt: bool) -> (u64, u64, u64) {
-    let c = counter(mem);
+    let c = counter(st, mem);
     let s = &st.sys;
     if virt {
         (s.cntv_ctl, s.cntv_cval, c.wrapping_sub(s.cntvoff))
@@ -363,8 +363,8 @@ pub fn sys_read(st: &CpuState, mem: &mut dyn Mem, reg: Reg) -> Result<u64, Helpe
             model::DCZID | ((dzp as u64) << 4)
         }
         Reg::Cntfrq => s.cntfrq,
-        Reg::Cntpct => counter(mem),
-        Reg::Cntvct => counter(mem).wrapping_sub(s.cntvoff),
+        Reg::Cntpct => counter(st, mem),
+        Reg::Cntvct => counter(st, mem).wrapping_sub(s.cntvoff),
         Reg::TimerTval { virt } => {
             let (_, cval, count) = timer_regs(st, mem, virt);
             timer::tval_value(count, cval)

@@ -73,7 +73,7 @@ impl SystemMem for SysMem {
             Err(MemFault::at_level(va, access, FaultKind::Unmapped, 3))
         }
     }
-    fn counter(&mut self) -> u64 {
+    fn counter(&mut self, _retired: u64) -> u64 {
         self.counter
     }
     fn translate_exec(&mut self, va: u64) -> Result<u64, MemFault> {
