@@ -19,8 +19,9 @@ pub struct RunArgs {
     /// The board.
     #[arg(long, value_enum, default_value = "virt")]
     machine: crate::Machine,
-    /// How the guest runs the container: crun or runc on a bundle, or containerd (ctr
-    /// imports the --oci image and runs it).
+    /// How the guest runs the container: crun or runc on a bundle, containerd (ctr
+    /// imports the --oci image and runs it) or podman (podman loads the --oci image and
+    /// runs it).
     #[arg(long, value_enum, default_value = "crun")]
     runtime: RuntimeArg,
     /// Number of CPUs.
@@ -78,6 +79,7 @@ pub enum RuntimeArg {
     Crun,
     Runc,
     Containerd,
+    Podman,
 }
 
 impl From<RuntimeArg> for Runtime {
@@ -86,6 +88,7 @@ impl From<RuntimeArg> for Runtime {
             RuntimeArg::Crun => Runtime::Crun,
             RuntimeArg::Runc => Runtime::Runc,
             RuntimeArg::Containerd => Runtime::Containerd,
+            RuntimeArg::Podman => Runtime::Podman,
         }
     }
 }
@@ -110,16 +113,17 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         bail!("--smp and --memory are for virt: the Raspberry Pi 3 B has 4 cores and 1 GiB");
     }
     let runtime = Runtime::from(a.runtime);
-    if runtime == Runtime::Containerd {
-        if a.oci.is_none() {
-            bail!(
-                "--runtime containerd runs an image: give --oci IMAGE (an arm64 docker save \
-                 tarball or OCI layout)"
-            );
-        }
-        if a.pids_limit.is_some() {
-            bail!("--pids-limit is not supported with --runtime containerd (ctr run has no such option)");
-        }
+    if runtime.imports_image() && a.oci.is_none() {
+        bail!(
+            "--runtime {} runs an image: give --oci IMAGE (an arm64 docker save \
+             tarball or OCI layout)",
+            runtime.name()
+        );
+    }
+    if runtime == Runtime::Containerd && a.pids_limit.is_some() {
+        bail!(
+            "--pids-limit is not supported with --runtime containerd (ctr run has no such option)"
+        );
     }
     let mut c = Container::greeting();
     c.hostname = a.hostname.clone();
@@ -130,6 +134,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     )));
     std::fs::create_dir_all(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
     let mut drive = None;
+    let mut transport = "oci-archive";
     let mut root_dir: Option<PathBuf> = None;
     if let Some(dir) = &a.rootfs {
         let md = std::fs::metadata(dir).with_context(|| format!("--rootfs {}", dir.display()))?;
@@ -198,11 +203,13 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             );
             return Ok(EXIT_NOT_FOUND);
         }
-        if runtime == Runtime::Containerd {
-            // containerd unpacks the image itself: the disk is the archive ctr imports.
+        if runtime.imports_image() {
+            // containerd and podman unpack the image themselves: the disk is the archive
+            // they import.
             let image = a.oci.as_deref().unwrap_or(dir);
             let archive = armboard_firmware::oci::import_archive(image)
                 .with_context(|| format!("--oci {}", image.display()))?;
+            transport = armboard_firmware::oci::archive_transport(&archive);
             let img = tmp.0.join("image.tar");
             std::fs::write(&img, archive).with_context(|| format!("writing {}", img.display()))?;
             drive = Some(img);
@@ -224,6 +231,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         data.resize(data.len().next_multiple_of(4), 0);
         if runtime == Runtime::Containerd {
             data.extend_from_slice(&c.ctr_run_archive()?);
+        } else if runtime == Runtime::Podman {
+            data.extend_from_slice(&c.podman_run_archive(transport)?);
         } else {
             data.extend_from_slice(&c.run_archive()?);
         }
@@ -254,10 +263,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             // The disk is the board's SD card, which shows whole 512 KiB units only.
             sd_card_size(d)?;
             cmd.arg("--sd").arg(d);
-            if runtime != Runtime::Containerd {
+            if !runtime.imports_image() {
                 append.push_str(" armboard_disk=1");
             }
-        } else if runtime == Runtime::Containerd {
+        } else if runtime.imports_image() {
             let mut spec = d.clone().into_os_string();
             spec.push(",readonly");
             cmd.arg("--drive").arg(spec);

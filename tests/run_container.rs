@@ -357,6 +357,44 @@ fn containerd_imports_an_oci_archive_and_runs_it_with_ctr() {
 }
 
 #[test]
+fn podman_runs_an_oci_archive_with_its_settings_and_exit_status() {
+    let dir = work_dir("podman");
+    let tarball = oci_archive(&dir);
+    let out = armboard(
+        &[
+            "run",
+            "--runtime",
+            "podman",
+            "--oci",
+            tarball.to_str().unwrap(),
+            "--env",
+            "OVER=ridden",
+            "--hostname",
+            "pod-box",
+            "--",
+            &format!("{OCI_SCRIPT_HEAD}echo \"host=$(hostname)\"\necho oops >&2\nexit 7\n"),
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(7), "{ctx}");
+    for want in [
+        "msg=from layer 2",
+        "cwd=/app",
+        "greeting=from the image",
+        "over=ridden",
+        "secret=gone",
+        "host=pod-box",
+    ] {
+        assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
+    }
+    assert!(se.contains("oops"), "{ctx}");
+    assert!(!so.contains("oops"), "{ctx}");
+    assert!(!so.contains("] "), "kernel messages in stdout: {ctx}");
+}
+
+#[test]
 fn runc_runs_the_builtin_container_and_returns_its_status() {
     let out = armboard(
         &[
@@ -419,6 +457,11 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
         &["run", "--runtime", "containerd"],
         125,
         "--runtime containerd runs an image: give --oci IMAGE",
+    );
+    expect_error(
+        &["run", "--runtime", "podman"],
+        125,
+        "--runtime podman runs an image: give --oci IMAGE",
     );
     expect_error(
         &[

@@ -6,7 +6,7 @@
 //! * the **base** (cached): busybox, the kernel modules the guest needs, `crun` with the
 //!   shared libraries it links (found by walking the ELF `DT_NEEDED` entries in a sysroot of
 //!   the `crun` package) and the dynamic loader, and the two init stages. It is stored
-//!   gzip-compressed as `guests/<key>.cpio.gz` in the package cache, `key` hashing the exact
+//!   gzip-compressed as `guests/<key>.cpio.gz` (podman's uncompressed, `.cpio`) in the package cache, `key` hashing the exact
 //!   package versions, the module list and the init scripts, so a second build only checks
 //!   the key.
 //! * the **run archive** (per run, uncompressed): `container/config.json` (the OCI runtime
@@ -41,7 +41,10 @@
 //! with `runc run`; containerd's (containerd, ctr, containerd-shim-runc-v2, runc) has a
 //! stage 2 that starts containerd, imports the OCI archive the host put on `/dev/vda`
 //! with `ctr images import` and runs it with `ctr run --rm` (arguments in the run
-//! archive's `container/ctr-args`), with the same markers.
+//! archive's `container/ctr-args`), with the same markers; podman's (podman, conmon, crun)
+//! runs `podman run --rm oci-archive:/dev/vda` (or `docker-archive:`; rootful, no network,
+//! cgroupfs, no events, vfs storage in the `/run` tmpfs; arguments in
+//! `container/podman-args`).
 
 use crate::deb::{self, Cache, DebError, Sysroot};
 use crate::initramfs::{Compression, Initramfs, InitramfsError};
@@ -94,7 +97,7 @@ pub struct GuestImage {
     pub kernel: PathBuf,
     /// The kernel package's device trees (e.g. `broadcom/bcm2837-rpi-3-b.dtb`).
     pub dtbs: PathBuf,
-    /// The base initramfs (gzip-compressed newc cpio).
+    /// The base initramfs (newc cpio, gzip-compressed but for podman's).
     pub initrd: PathBuf,
     /// Its cache key.
     pub key: String,
@@ -194,6 +197,9 @@ pub enum Runtime {
     /// containerd started by the guest's init; `ctr images import` of an OCI archive on
     /// the first virtio disk, then `ctr run --rm` (runc through containerd's v2 shim).
     Containerd,
+    /// `podman load` of an OCI or docker archive on the first virtio disk, then `podman run
+    /// --rm` (conmon and crun below it).
+    Podman,
 }
 
 impl Runtime {
@@ -202,6 +208,7 @@ impl Runtime {
             Runtime::Crun => "crun",
             Runtime::Runc => "runc",
             Runtime::Containerd => "containerd",
+            Runtime::Podman => "podman",
         }
     }
 
@@ -211,6 +218,7 @@ impl Runtime {
             Runtime::Crun => &["crun"],
             Runtime::Runc => &["runc"],
             Runtime::Containerd => &["containerd", "runc"],
+            Runtime::Podman => &["podman", "conmon", "crun"],
         }
     }
 
@@ -220,13 +228,40 @@ impl Runtime {
             Runtime::Crun => &["crun"],
             Runtime::Runc => &["runc"],
             Runtime::Containerd => &["containerd", "ctr", "containerd-shim-runc-v2", "runc"],
+            Runtime::Podman => &["podman", "conmon", "crun"],
         }
     }
 
-    /// The modules the guest always loads: containerd's image archive is on a disk.
+    /// How the base image is stored. podman's is kept uncompressed: its programs are
+    /// large (podman alone is 31 MB), and inflating them in the emulated kernel at boot
+    /// costs more time than reading the bigger file.
+    fn compression(self) -> Compression {
+        match self {
+            Runtime::Podman => Compression::None,
+            _ => Compression::Gzip,
+        }
+    }
+
+    /// True for the runtimes that import an image archive (on the first disk) themselves
+    /// instead of running a bundle the guest prepares.
+    pub fn imports_image(self) -> bool {
+        matches!(self, Runtime::Containerd | Runtime::Podman)
+    }
+
+    /// The configuration files of the image: `(path, mode, contents)`.
+    fn config_files(self) -> &'static [(&'static str, u32, &'static str)] {
+        match self {
+            Runtime::Crun | Runtime::Runc => &[],
+            Runtime::Containerd => &[("armboard/containerd.toml", 0o644, CONTAINERD_TOML)],
+            Runtime::Podman => PODMAN_FILES,
+        }
+    }
+
+    /// The modules the guest always loads: containerd's and podman's image archive is on a
+    /// disk.
     pub fn modules(self) -> Vec<&'static str> {
         let mut m = MODULES.to_vec();
-        if self == Runtime::Containerd {
+        if self.imports_image() {
             m.extend(CONTAINERD_MODULES);
         }
         m
@@ -238,6 +273,7 @@ impl Runtime {
             Runtime::Crun => STAGE2.replace("@RUN@", RUN_CRUN),
             Runtime::Runc => STAGE2.replace("@RUN@", RUN_RUNC),
             Runtime::Containerd => STAGE2_CONTAINERD.to_string(),
+            Runtime::Podman => STAGE2_PODMAN.to_string(),
         }
     }
 }
@@ -318,6 +354,84 @@ echo
 poweroff -f
 "#;
 
+/// The podman guest's configuration: containers.conf (cgroupfs, no events, logs to a file,
+/// temporary files in `/run`), storage.conf (vfs in the `/run` tmpfs), a signature policy
+/// that accepts the local archive, and the passwd/group podman looks root up in.
+const PODMAN_FILES: &[(&str, u32, &str)] = &[
+    (
+        "etc/containers/containers.conf",
+        0o644,
+        r#"[containers]
+log_driver = "k8s-file"
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "none"
+runtime = "crun"
+tmp_dir = "/run/libpod"
+image_copy_tmp_dir = "/run/tmp"
+"#,
+    ),
+    (
+        "etc/containers/storage.conf",
+        0o644,
+        r#"[storage]
+driver = "vfs"
+runroot = "/run/containers/run"
+graphroot = "/run/containers/storage"
+"#,
+    ),
+    (
+        "etc/containers/policy.json",
+        0o644,
+        "{\"default\": [{\"type\": \"insecureAcceptAnything\"}]}\n",
+    ),
+    ("etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\n"),
+    ("etc/group", 0o644, "root:x:0:\n"),
+];
+
+/// Stage 2 of the podman guest: `podman run --rm` of the archive on `/dev/vda` (through
+/// the containers-image transport in `container/transport`, `oci-archive` or
+/// `docker-archive`: podman copies it into its storage first, as `podman load` would, in
+/// the same process), with the arguments the host wrote to `container/podman-args`;
+/// reports as [`STAGE2`] does. podman's own errors (exit status 125) are in the
+/// container's stderr.
+const STAGE2_PODMAN: &str = r#"#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run/tmp
+N="$armboard_nonce"
+read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
+mark() { printf '@@%s-%s@@' "$N" "$*"; }
+fail() { mark "FAIL $*"; echo; poweroff -f; }
+B=/container
+mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm /var/tmp
+mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
+mount -t tmpfs -o mode=0755 run /run
+mount -t tmpfs -o mode=1777 tmp /tmp
+mkdir -p /run/tmp /run/libpod
+echo armboard > /proc/sys/kernel/hostname
+D=${armboard_disk_dev:-/dev/vda}
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+[ -b $D ] || fail "no disk with the image archive"
+P="podman --cgroup-manager cgroupfs --events-backend none --storage-driver vfs --root /run/containers/storage --runroot /run/containers/run"
+read -r transport < $B/transport
+. $B/podman-args
+read up rest < /proc/uptime; echo "armboard-init: podman run of $transport:$D at ${up}s"
+echo 1 > /proc/sys/kernel/printk
+stty -opost -echo 2>/dev/null
+mark START
+$P run --quiet "$@" "$transport:$D" </dev/null 2>/run/stderr
+code=$?
+counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
+mark "EXIT $code $counts"
+echo
+read up rest < /proc/uptime; echo "armboard-init: container done at ${up}s"
+mark STDERR
+cat /run/stderr
+mark END
+echo
+poweroff -f
+"#;
+
 /// The base image, from the cache at `$ARMBOARD_CACHE` (built if needed).
 pub fn ensure() -> Result<GuestImage, GuestError> {
     ensure_in(&Cache::from_env()?)
@@ -350,12 +464,21 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
     if runtime != Runtime::Crun {
         let _ = writeln!(id, "runtime {}\n{CONTAINERD_TOML}", runtime.name());
     }
+    for (path, mode, text) in runtime.config_files() {
+        if runtime != Runtime::Containerd {
+            let _ = writeln!(id, "file {path} {mode:o}\n{text}");
+        }
+    }
     for p in bb.packages.iter().chain(&rt.packages) {
         let _ = writeln!(id, "{} {} {}", p.name, p.version, p.arch);
     }
     let key = format!("{:016x}", deb::fnv1a(id.as_bytes()));
     let dir = cache.dir().join("guests");
-    let path = dir.join(format!("{key}.cpio.gz"));
+    let ext = match runtime.compression() {
+        Compression::Gzip => "cpio.gz",
+        Compression::None => "cpio",
+    };
+    let path = dir.join(format!("{key}.{ext}"));
     if path.is_file() && !deb::refresh_requested() {
         return Ok(GuestImage {
             dtbs: kernel.dtb_dir(),
@@ -369,7 +492,7 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
     let fs = base_image(&kernel, &bb, &rt, runtime, &stage2)?;
     let tmp = dir.join(format!(".tmp-{key}-{}", std::process::id()));
     let r = fs
-        .write_to(&tmp, Compression::Gzip)
+        .write_to(&tmp, runtime.compression())
         .map_err(GuestError::from)
         .and_then(|()| std::fs::rename(&tmp, &path).map_err(io_err(&path)));
     if r.is_err() {
@@ -420,8 +543,8 @@ fn base_image(
             .replace("@DISK_MODULES@", &load_disk),
     )?;
     fs.file("armboard/stage2", 0o755, stage2)?;
-    if runtime == Runtime::Containerd {
-        fs.file("armboard/containerd.toml", 0o644, CONTAINERD_TOML)?;
+    for (path, mode, text) in runtime.config_files() {
+        fs.file(path, *mode, *text)?;
     }
     fs.dir("container/rootfs", 0o755)?;
     fs.dir("run", 0o755)?;
@@ -664,6 +787,55 @@ impl Container {
     }
 }
 
+impl Container {
+    /// The arguments of the podman guest's `podman run` before the image: `--rm`, no
+    /// network, the hostname, the environment (as `--env`, over the image's), working
+    /// directory, limits, no seccomp filter (as the bundle runtimes), and the whole command
+    /// as a JSON `--entrypoint` (it replaces the image's Entrypoint and Cmd).
+    pub fn podman_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = ["--rm", "--network", "none", "--hostname"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.push(self.hostname.clone());
+        for e in self.full_env() {
+            a.push("--env".into());
+            a.push(e);
+        }
+        a.push("--workdir".into());
+        a.push(self.cwd.clone());
+        if let Some(m) = self.memory {
+            a.push("--memory".into());
+            a.push(m.to_string());
+        }
+        if let Some(p) = self.pids {
+            a.push("--pids-limit".into());
+            a.push(p.to_string());
+        }
+        a.push("--security-opt".into());
+        a.push("seccomp=unconfined".into());
+        let words: Vec<String> = self.args.iter().map(|w| json_str(w)).collect();
+        a.push("--entrypoint".into());
+        a.push(format!("[{}]", words.join(",")));
+        a
+    }
+
+    /// The per-run archive of the podman guest: `container/transport` (how podman reads
+    /// the image archive: `oci-archive` or `docker-archive`) and `container/podman-args`, a
+    /// shell `set --` line with [`Container::podman_args`].
+    pub fn podman_run_archive(&self, transport: &str) -> Result<Vec<u8>, GuestError> {
+        let mut fs = Initramfs::new();
+        fs.file("container/transport", 0o644, format!("{transport}\n"))?;
+        let words: Vec<String> = self.podman_args().iter().map(|w| sh_quote(w)).collect();
+        fs.file(
+            "container/podman-args",
+            0o644,
+            format!("set -- {}\n", words.join(" ")),
+        )?;
+        Ok(fs.to_cpio()?)
+    }
+}
+
 /// `s` as one single-quoted shell word.
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -762,6 +934,40 @@ mod tests {
             .map(str::to_string)
             .collect();
         assert_eq!(back, want);
+    }
+
+    #[test]
+    fn podman_arguments_carry_settings_and_the_whole_command_as_entrypoint() {
+        let mut c = Container::greeting();
+        c.args = vec!["/bin/sh".into(), "-c".into(), "echo \"hi\"\nexit 3".into()];
+        c.env = vec!["A=1 2".into()];
+        c.cwd = "/app".into();
+        c.hostname = "box".into();
+        c.memory = Some(1 << 20);
+        c.pids = Some(9);
+        let a = c.podman_args();
+        let after = |flag: &str| {
+            let i = a.iter().position(|x| x == flag).unwrap();
+            a[i + 1].clone()
+        };
+        assert_eq!(a[0], "--rm");
+        assert_eq!(after("--network"), "none");
+        assert_eq!(after("--hostname"), "box");
+        assert_eq!(after("--workdir"), "/app");
+        assert_eq!(after("--memory"), "1048576");
+        assert_eq!(after("--pids-limit"), "9");
+        assert!(a.windows(2).any(|w| w == ["--env", "A=1 2"]));
+        assert_eq!(
+            a.last().unwrap(),
+            r#"["/bin/sh","-c","echo \"hi\"\nexit 3"]"#
+        );
+        assert_eq!(a[a.len() - 2], "--entrypoint");
+        let cpio = c.podman_run_archive("oci-archive").unwrap();
+        assert!(find(&cpio, b"container/transport") && find(&cpio, b"oci-archive\n"));
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
     }
 
     #[test]

@@ -328,6 +328,27 @@ pub fn import_archive(image: &Path) -> Result<Vec<u8>, OciError> {
     Ok(data)
 }
 
+/// The containers-image transport that reads an [`import_archive`] stream:
+/// `docker-archive` when it has a top-level `manifest.json` (a `docker save` tarball, also
+/// one that carries an OCI layout beside it), else `oci-archive` (an OCI layout).
+pub fn archive_transport(tar: &[u8]) -> &'static str {
+    let docker = tar::Archive::new(tar).entries().is_ok_and(|mut es| {
+        es.any(|e| {
+            e.ok()
+                .and_then(|e| e.path().ok().map(|p| p.into_owned()))
+                .is_some_and(|p| {
+                    let p = p.strip_prefix(".").unwrap_or(&p);
+                    p == Path::new("manifest.json")
+                })
+        })
+    });
+    if docker {
+        "docker-archive"
+    } else {
+        "oci-archive"
+    }
+}
+
 fn remove(p: &Path) {
     match std::fs::symlink_metadata(p) {
         Ok(m) if m.is_dir() => {
@@ -404,6 +425,19 @@ mod tests {
         let from_dir = import_archive(&d.join("layout")).unwrap();
         assert_eq!(from_dir.len() % 512, 0);
         assert_eq!(names(&from_dir), want);
+        assert_eq!(archive_transport(&from_dir), "oci-archive");
+        let mut docker = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_cksum();
+        docker
+            .append_data(&mut h, "./manifest.json", &b"[]"[..])
+            .unwrap();
+        assert_eq!(
+            archive_transport(&docker.into_inner().unwrap()),
+            "docker-archive"
+        );
         // A gzip'd tarball comes back decompressed.
         std::fs::write(d.join("image.tar.gz"), gz(&from_dir)).unwrap();
         let from_gz = import_archive(&d.join("image.tar.gz")).unwrap();
