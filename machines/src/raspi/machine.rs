@@ -14,8 +14,14 @@ use armboard_firmware::fdt::{BootParams, Fdt};
 use armboard_firmware::image::{plan_boot, KernelImage, BASE_ALIGN, DTB_MAX};
 use armboard_firmware::pi;
 use armboard_peripherals::bcm2835::{
-    armctrl::Armctrl, aux::Aux, cprman::Cprman, dma, gpio::Gpio, local_intc, mbox, pm, rng::Rng,
-    systimer::SysTimer,
+    armctrl::Armctrl,
+    aux::Aux,
+    cprman::Cprman,
+    dma,
+    gpio::Gpio,
+    local_intc, mbox, pm,
+    rng::Rng,
+    systimer::{self, SysTimer},
 };
 use armboard_peripherals::pl011::Pl011;
 use armboard_peripherals::sd::{card::SdCard, sdhci::Sdhci, sdhost::Sdhost};
@@ -307,15 +313,12 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
     };
     let placed = place(b, p, icount.is_some())?;
     // The SoC's own timers count guest time: host time, or retired instructions.
-    let ns_clock: Arc<dyn Fn() -> u64 + Send + Sync> = match &icount {
+    let ns_clock: systimer::Clock = match &icount {
         Some(ic) => {
             let ic = ic.clone();
             Arc::new(move || ic.elapsed().as_nanos() as u64)
         }
-        None => {
-            let start = std::time::Instant::now();
-            Arc::new(move || start.elapsed().as_nanos() as u64)
-        }
+        None => systimer::host_clock(),
     };
     // SDRAM below the peripheral window; the VideoCore's part is there too.
     let ram = Arc::new(Ram::new(0, b.memory.min(soc::PERI_BASE))?);
