@@ -145,10 +145,8 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
 mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 echo armboard > /proc/sys/kernel/hostname
-D=${armboard_disk_dev:-/dev/vda}
 if [ -n "$armboard_disk" ]; then
-  # An SD card appears when its controller has probed it.
-  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+@WAIT_DISK@
   mount -t ext4 $D $B/rootfs || fail "cannot mount the container's disk"
 else
   # A busybox root: the guest's busybox (hard-linked), its applets as links to
@@ -269,17 +267,23 @@ impl Runtime {
 
     /// Stage 2 with the runtime's command filled in.
     fn stage2(self) -> String {
-        match self {
+        let script = match self {
             Runtime::Crun => STAGE2.replace("@RUN@", RUN_CRUN),
             Runtime::Runc => STAGE2.replace("@RUN@", RUN_RUNC),
             Runtime::Containerd => STAGE2_CONTAINERD.to_string(),
             Runtime::Podman => STAGE2_PODMAN.to_string(),
-        }
+        };
+        script.replace("@WAIT_DISK@", WAIT_DISK)
     }
 }
 
 /// Modules of the containerd guest beyond [`MODULES`]: the disk holding the image archive.
 pub const CONTAINERD_MODULES: &[&str] = &["virtio_blk"];
+
+/// Stage 2's wait for the container's disk, `$D` (the first virtio disk, or the SD card on a
+/// Pi, which appears only once its controller has probed it).
+const WAIT_DISK: &str = "D=${armboard_disk_dev:-/dev/vda}
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done";
 
 const RUN_CRUN: &str =
     "crun --cgroup-manager=cgroupfs run --bundle $B armboard </dev/null 2>/run/stderr";
@@ -323,8 +327,7 @@ mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 read -r host < $B/hostname
 echo "$host" > /proc/sys/kernel/hostname
-D=${armboard_disk_dev:-/dev/vda}
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+@WAIT_DISK@
 [ -b $D ] || fail "no disk with the image archive"
 export CONTAINERD_ADDRESS=/run/containerd/containerd.sock CONTAINERD_NAMESPACE=armboard CONTAINERD_SNAPSHOTTER=native
 containerd --config /armboard/containerd.toml >/run/containerd.log 2>&1 &
@@ -409,8 +412,7 @@ mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp
 mkdir -p /run/tmp /run/libpod
 echo armboard > /proc/sys/kernel/hostname
-D=${armboard_disk_dev:-/dev/vda}
-for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ -b $D ] && break; usleep 250000; done
+@WAIT_DISK@
 [ -b $D ] || fail "no disk with the image archive"
 P="podman --cgroup-manager cgroupfs --events-backend none --storage-driver vfs --root /run/containers/storage --runroot /run/containers/run"
 read -r transport < $B/transport
