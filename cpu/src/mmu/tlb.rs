@@ -12,7 +12,7 @@ use super::walk::VA_BITS;
 use crate::mem::Access;
 use crate::mem::TlbFast;
 use crate::sys::Tlbi;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -50,11 +50,15 @@ fn class(access: Access) -> usize {
 /// The software TLB of one vCPU.
 pub struct Tlb {
     classes: [Box<[Entry]>; 3],
-    /// (class, index) of every slot holding an entry from a mapping larger than 4 KiB, so
-    /// TLBI by address need not scan the whole TLB. May also list slots since overwritten;
-    /// never lists one twice (`listed`).
-    large: Vec<(u8, u16)>,
-    listed: [Box<[bool]>; 3],
+    /// Slots holding entries from mappings larger than 4 KiB, indexed by the region of the
+    /// mapping (its shift and its VA >> shift), so TLBI by address looks at the entries that
+    /// may cover the address only. A list may name slots since overwritten (checked against
+    /// `listed` when it is visited); a slot is listed under one key at a time.
+    large: HashMap<Region, Vec<(u8, u16)>>,
+    /// The key each slot is listed under in `large`, if any.
+    listed: [Box<[Option<Region>]>; 3],
+    /// Bit `s` is set while `large` may hold a key with shift `s`.
+    shifts: u64,
 }
 
 impl Default for Tlb {
@@ -63,14 +67,24 @@ impl Default for Tlb {
     }
 }
 
+/// (log2 of a mapping's size, its VA >> that): where [`Tlb`] lists large entries.
+type Region = (u32, u64);
+
+/// The key under which an entry of a `shift`-sized mapping holding `va` is listed.
+#[inline]
+fn region(shift: u32, va: u64) -> Region {
+    (shift, (va & VA_BITS) >> shift)
+}
+
 impl Tlb {
     pub fn new() -> Self {
         let empty = || vec![Entry::default(); ENTRIES].into_boxed_slice();
-        let unlisted = || vec![false; ENTRIES].into_boxed_slice();
+        let unlisted = || vec![None; ENTRIES].into_boxed_slice();
         Self {
             classes: [empty(), empty(), empty()],
-            large: Vec::new(),
+            large: HashMap::new(),
             listed: [unlisted(), unlisted(), unlisted()],
+            shifts: 0,
         }
     }
 
@@ -95,9 +109,15 @@ impl Tlb {
         let c = class(access);
         let i = Self::index(e.tag);
         self.classes[c][i] = e;
-        if e.shift > 12 && !self.listed[c][i] {
-            self.listed[c][i] = true;
-            self.large.push((c as u8, i as u16));
+        if e.shift > 12 && e.shift < 64 {
+            let key = region(e.shift, e.tag);
+            if self.listed[c][i] != Some(key) {
+                self.listed[c][i] = Some(key);
+                self.large.entry(key).or_default().push((c as u8, i as u16));
+                self.shifts |= 1 << e.shift;
+            }
+        } else {
+            self.listed[c][i] = None;
         }
     }
 
@@ -105,10 +125,11 @@ impl Tlb {
         for c in &mut self.classes {
             c.fill(Entry::default());
         }
-        for &(c, i) in &self.large {
-            self.listed[c as usize][i as usize] = false;
+        for l in &mut self.listed {
+            l.fill(None);
         }
         self.large.clear();
+        self.shifts = 0;
     }
 
     /// Apply one TLB maintenance operation. ASIDs in `op` are masked with `asid_mask`.
@@ -147,18 +168,30 @@ impl Tlb {
                         c[i] = Entry::default();
                     }
                 }
-                // Entries of larger mappings may be anywhere.
-                let (classes, listed) = (&mut self.classes, &mut self.listed);
-                self.large.retain(|&(c, i)| {
-                    let (c, i) = (c as usize, i as usize);
-                    let e = &mut classes[c][i];
-                    if matches(e) {
-                        *e = Entry::default();
+                // Entries of larger mappings are listed by the region they cover.
+                let mut shifts = self.shifts;
+                while shifts != 0 {
+                    let shift = shifts.trailing_zeros();
+                    shifts &= shifts - 1;
+                    let key = region(shift, va);
+                    let Some(slots) = self.large.remove(&key) else {
+                        continue;
+                    };
+                    for (c, i) in slots {
+                        let (c, i) = (c as usize, i as usize);
+                        if self.listed[c][i] != Some(key) {
+                            continue; // overwritten since, and listed elsewhere if large
+                        }
+                        let e = &mut self.classes[c][i];
+                        if matches(e) || e.tag == 0 {
+                            *e = Entry::default();
+                            self.listed[c][i] = None;
+                        } else {
+                            // Another ASID's entry: keep it listed.
+                            self.large.entry(key).or_default().push((c as u8, i as u16));
+                        }
                     }
-                    let keep = e.tag != 0 && e.shift > 12;
-                    listed[c][i] = keep;
-                    keep
-                });
+                }
             }
         }
     }
@@ -357,5 +390,71 @@ impl TlbBroadcast {
             }
         }
         *seen = seq;
+    }
+}
+
+#[cfg(test)]
+mod region_tests {
+    use super::*;
+
+    fn block(va: u64, asid: u32) -> Entry {
+        Entry {
+            tag: Tlb::tag(va, 1),
+            asid,
+            shift: 21,
+            pa: 0x4000_0000,
+            host: 0,
+        }
+    }
+
+    #[test]
+    fn tlbi_by_va_removes_only_the_covering_asids_large_entries() {
+        let mut t = Tlb::new();
+        let (a, b) = (0x20_0000u64, 0x20_1000u64);
+        t.insert(Access::Read, block(a, 5));
+        t.insert(Access::Read, block(b, 6));
+        t.insert(Access::Read, block(0x60_0000, 5));
+        // TLBI VAE1 for ASID 5 anywhere in the first 2 MiB block.
+        t.invalidate(
+            Tlbi::Va {
+                va: 0x3f_f000,
+                asid: 5,
+            },
+            0xffff,
+        );
+        assert!(t.lookup(Access::Read, Tlb::tag(a, 1), 5).is_none());
+        assert!(t.lookup(Access::Read, Tlb::tag(b, 1), 6).is_some());
+        assert!(t.lookup(Access::Read, Tlb::tag(0x60_0000, 1), 5).is_some());
+        // ASID 6's entry is still listed: a later TLBI for it finds it.
+        t.invalidate(Tlbi::VaAllAsids { va: 0x20_0000 }, 0xffff);
+        assert!(t.lookup(Access::Read, Tlb::tag(b, 1), 6).is_none());
+    }
+
+    #[test]
+    fn a_slot_reused_by_another_region_is_found_under_the_new_one() {
+        let mut t = Tlb::new();
+        // Same slot (index by the 4K page number modulo the TLB size), two regions.
+        let first = 0x20_0000u64;
+        let second = first + ((ENTRIES as u64) << 12);
+        t.insert(Access::Write, block(first, GLOBAL));
+        t.insert(Access::Write, block(second, GLOBAL));
+        t.invalidate(
+            Tlbi::VaAllAsids {
+                va: second + 0x1000,
+            },
+            0xffff,
+        );
+        assert!(t.lookup(Access::Write, Tlb::tag(second, 1), 1).is_none());
+        // A small entry in the slot takes it off the large lists.
+        t.insert(Access::Write, block(first, GLOBAL));
+        t.insert(
+            Access::Write,
+            Entry {
+                shift: 12,
+                ..block(first, GLOBAL)
+            },
+        );
+        t.invalidate(Tlbi::VaAllAsids { va: first + 0x5000 }, 0xffff);
+        assert!(t.lookup(Access::Write, Tlb::tag(first, 1), 1).is_some());
     }
 }
