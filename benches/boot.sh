@@ -2,7 +2,8 @@
 # Boot benchmark: Debian bookworm's arm64 kernel with a busybox initramfs whose init prints a
 # marker and powers off, under `armboard boot --machine virt` and under
 # `qemu-system-aarch64 -M virt -cpu cortex-a72 -nic none`, one after the other. Prints each
-# one's wall time to the marker, total wall time, peak RSS, and the ratios armboard/qemu.
+# one's wall time to the marker, total wall time, peak RSS, and the ratios armboard/qemu, and
+# armboard's memory overhead: peak RSS beyond the guest RAM the guest touched.
 # MACHINE=raspi3b boots the same kernel with Debian's bcm2837-rpi-3-b.dtb on the Pi 3 B
 # (4 CPUs, 1 GiB; the watchdog module powers it off) beside `qemu-system-aarch64 -M raspi3b`,
 # both with QEMU's default (one thread per vCPU) and `-accel tcg,thread=single`.
@@ -61,8 +62,15 @@ run() {
     echo "$(echo "$marker - $start" | bc) $(echo "$end - $start" | bc) $(tail -1 "$WORK/$name.rss")"
 }
 
+# armboard's own accounting (ARMBOARD_JIT_STATS): peak RSS, guest RAM touched, the rest.
+memory_line() {
+    local m
+    m=$(grep -o 'peak RSS .*' "$WORK/armboard.err" | tail -1)
+    echo "armboard memory: ${m:-not reported}"
+}
+
 if [[ $MACHINE == raspi3b ]]; then
-    read -r a_mark a_total a_rss < <(run armboard "$ARMBOARD" boot --machine raspi3b --engine "$ENGINE" \
+    read -r a_mark a_total a_rss < <(run armboard env ARMBOARD_JIT_STATS=1 "$ARMBOARD" boot --machine raspi3b --engine "$ENGINE" \
         --kernel "$KERNEL" --dtb "$DTB" --initrd "$WORK/initrd.gz" --append "$APPEND")
     qemu_pi=("$QEMU" -M raspi3b -nographic -no-reboot -kernel "$KERNEL" -dtb "$DTB" -initrd "$WORK/initrd.gz" -append "$APPEND")
     read -r q_mark q_total q_rss < <(run qemu "${qemu_pi[@]}")
@@ -73,10 +81,11 @@ if [[ $MACHINE == raspi3b ]]; then
     printf "%-16s %9.2fs %9.2fs %9d MiB\n" "qemu thread=single" "$s_mark" "$s_total" $((s_rss / 1024))
     printf "ratio armboard/qemu to marker: %.2f (default), %.2f (thread=single) (raspi3b, engine %s)\n" \
         "$(echo "$a_mark / $q_mark" | bc -l)" "$(echo "$a_mark / $s_mark" | bc -l)" "$ENGINE"
+    memory_line
     exit 0
 fi
 
-read -r a_mark a_total a_rss < <(run armboard "$ARMBOARD" boot --machine virt --engine "$ENGINE" --smp "$SMP" \
+read -r a_mark a_total a_rss < <(run armboard env ARMBOARD_JIT_STATS=1 "$ARMBOARD" boot --machine virt --engine "$ENGINE" --smp "$SMP" \
     --memory "$MEM" --kernel "$KERNEL" --initrd "$WORK/initrd.gz" --append "$APPEND")
 read -r q_mark q_total q_rss < <(run qemu "$QEMU" -M virt -cpu cortex-a72 -nic none -smp "$SMP" -m "$MEM" \
     -nographic -no-reboot -kernel "$KERNEL" -initrd "$WORK/initrd.gz" -append "$APPEND")
@@ -86,3 +95,4 @@ printf "%-10s %9.2fs %9.2fs %9d MiB\n" "armboard" "$a_mark" "$a_total" $((a_rss 
 printf "%-10s %9.2fs %9.2fs %9d MiB\n" "qemu" "$q_mark" "$q_total" $((q_rss / 1024))
 printf "ratio armboard/qemu: to marker %.2f, total %.2f (engine %s, smp %s, memory %s)\n" \
     "$(echo "$a_mark / $q_mark" | bc -l)" "$(echo "$a_total / $q_total" | bc -l)" "$ENGINE" "$SMP" "$MEM"
+memory_line

@@ -577,9 +577,23 @@ impl Cpu {
         } else {
             self.retired_jit as f64 / retired as f64
         };
+        let ir_bytes: usize = self
+            .blocks
+            .values()
+            .map(|e| {
+                std::mem::size_of::<Entry>()
+                    + e.block.ops.capacity() * std::mem::size_of::<crate::ir::Op>()
+                    + e.block.insns.capacity() * std::mem::size_of::<crate::ir::InsnStart>()
+            })
+            .sum();
+        let translated = format!(
+            "{} blocks translated ({} KiB of IR)",
+            self.blocks.len(),
+            ir_bytes / 1024
+        );
         match self.jit_stats() {
             Some(j) => format!(
-                "armboard: {} guest instructions, {:.1}% in compiled code; {} blocks compiled ({} instructions) in {:.3} s, {:.1} us per block, {} KiB code, {} generations dropped, {} queued to the worker ({} thrown away)",
+                "armboard: {} guest instructions, {:.1}% in compiled code; {translated}; {} blocks compiled ({} instructions) in {:.3} s, {:.1} us per block, {} KiB code, {} generations dropped, {} queued to the worker ({} thrown away)",
                 retired,
                 100.0 * frac,
                 j.blocks,
@@ -591,7 +605,7 @@ impl Cpu {
                 j.queued,
                 j.discarded
             ),
-            None => format!("armboard: {retired} guest instructions (interpreter)"),
+            None => format!("armboard: {retired} guest instructions (interpreter); {translated}"),
         }
     }
 }

@@ -220,7 +220,32 @@ pub fn run(
     }
     drop(raw);
     console.close();
+    if std::env::var_os("ARMBOARD_JIT_STATS").is_some() {
+        eprintln!("armboard: {}", memory_stats(&space));
+    }
     Ok(outcome)
+}
+
+/// The host memory a run used: peak RSS, guest RAM the guest touched, and the rest (the
+/// emulator's own overhead).
+fn memory_stats(space: &AddressSpace) -> String {
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    let touched: Option<u64> = space.rams().iter().map(|r| r.resident()).sum();
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        });
+    match (peak, touched) {
+        (Some(kib), Some(t)) => format!(
+            "peak RSS {:.0} MiB, guest RAM touched {:.0} MiB, overhead {:.0} MiB",
+            mib(kib * 1024),
+            mib(t),
+            mib((kib * 1024).saturating_sub(t))
+        ),
+        _ => "memory use unknown on this host".into(),
+    }
 }
 
 /// `n` bytes from the host's random source.
