@@ -272,7 +272,7 @@ impl Mac {
         let g = &self.regs;
         match r {
             reg::ID_REV => ID_REV,
-            reg::INT_STS => g.int_sts,
+            reg::INT_STS => self.int_sts(),
             reg::RX_CFG => g.rx_cfg,
             reg::TX_CFG => g.tx_cfg,
             reg::HW_CFG => g.hw_cfg,
@@ -349,13 +349,6 @@ impl Mac {
             }
             reg::COE_CR => g.coe_cr = v,
             r => g.other[usize::from(r / 4)] = v,
-        }
-        self.update_phy_int();
-    }
-
-    fn update_phy_int(&mut self) {
-        if self.phy.int_src & self.phy.int_mask != 0 {
-            self.regs.int_sts |= INT_STS_PHY;
         }
     }
 
@@ -486,16 +479,19 @@ impl Mac {
         Reply::Data(out)
     }
 
+    /// The interrupt endpoint: INT_STS's enabled sources while any is active (the PHY's
+    /// interrupt is a level: it stays until the driver reads the PHY's source register).
     fn interrupt_in(&mut self) -> Reply {
-        self.update_phy_int();
-        let pending =
-            self.regs.int_sts & INT_STS_PHY != 0 && self.regs.int_ep_ctl & INT_EP_CTL_PHY != 0;
-        if !pending {
+        let v = self.int_sts() & self.regs.int_ep_ctl;
+        if v & INT_EP_CTL_PHY == 0 {
             return Reply::Nak;
         }
-        let v = self.regs.int_sts & self.regs.int_ep_ctl;
-        self.regs.int_sts &= !INT_STS_PHY;
         Reply::Data(v.to_le_bytes().to_vec())
+    }
+
+    fn int_sts(&self) -> u32 {
+        let phy = self.phy.int_src & self.phy.int_mask != 0;
+        self.regs.int_sts | if phy { INT_STS_PHY } else { 0 }
     }
 }
 
