@@ -458,7 +458,7 @@ impl Dwc2 {
         let pid = (c.hctsiz >> 29) & 3;
         // Packets moved: a short (or zero-length) last packet ends an IN transfer.
         let mut packets = bytes.div_ceil(mps);
-        if bytes == 0 || (is_in && bytes < size && bytes % mps == 0) {
+        if bytes == 0 || (is_in && bytes < size && bytes.is_multiple_of(mps)) {
             packets += 1;
         }
         let next_pid = match pid {
@@ -533,12 +533,10 @@ impl Dwc2 {
             reg::GOTGINT => self.gotgint &= !v,
             reg::GAHBCFG => self.gahbcfg = v,
             reg::GUSBCFG => self.gusbcfg = v,
-            reg::GRSTCTL => {
-                if v & GRSTCTL_CSFTRST != 0 {
-                    self.soft_reset();
-                }
-                // FIFO flushes finish at once.
+            reg::GRSTCTL if v & GRSTCTL_CSFTRST != 0 => {
+                self.soft_reset();
             }
+            // FIFO flushes finish at once.
             reg::GINTSTS => self.gintsts &= !(v & gint::W1C),
             reg::GINTMSK => self.gintmsk = v,
             reg::GRXFSIZ => self.grxfsiz = v,
@@ -576,7 +574,7 @@ impl Dwc2 {
 
 impl armboard_bus::Device for Dwc2 {
     fn read(&mut self, offset: u64, size: u8) -> u64 {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("dwc2: {size}-byte read at +{offset:#x}");
             return 0;
         }
@@ -584,7 +582,7 @@ impl armboard_bus::Device for Dwc2 {
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             log::debug!("dwc2: {size}-byte write at +{offset:#x}");
             return;
         }

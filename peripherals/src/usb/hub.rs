@@ -135,34 +135,28 @@ impl Hub {
 
 fn set_feature(p: &mut Port, f: u16) {
     match f {
-        feature::PORT_POWER => {
-            if p.status & port::POWER == 0 {
-                p.status |= port::POWER;
-                if p.device.is_some() {
-                    p.status |= port::CONNECTION;
-                    p.change |= port::CONNECTION;
+        feature::PORT_POWER if p.status & port::POWER == 0 => {
+            p.status |= port::POWER;
+            if p.device.is_some() {
+                p.status |= port::CONNECTION;
+                p.change |= port::CONNECTION;
+            }
+        }
+        feature::PORT_RESET if p.status & port::CONNECTION != 0 => {
+            // The reset is over by the time the host looks again.
+            let hs = match &mut p.device {
+                Some(d) => {
+                    d.bus_reset();
+                    d.high_speed()
                 }
-            }
+                None => false,
+            };
+            p.status &= !(port::SUSPEND | port::RESET);
+            p.status |= port::ENABLE | if hs { port::HIGH_SPEED } else { 0 };
+            p.change |= port::RESET;
         }
-        feature::PORT_RESET => {
-            if p.status & port::CONNECTION != 0 {
-                // The reset is over by the time the host looks again.
-                let hs = match &mut p.device {
-                    Some(d) => {
-                        d.bus_reset();
-                        d.high_speed()
-                    }
-                    None => false,
-                };
-                p.status &= !(port::SUSPEND | port::RESET);
-                p.status |= port::ENABLE | if hs { port::HIGH_SPEED } else { 0 };
-                p.change |= port::RESET;
-            }
-        }
-        feature::PORT_SUSPEND => {
-            if p.status & port::ENABLE != 0 {
-                p.status |= port::SUSPEND;
-            }
+        feature::PORT_SUSPEND if p.status & port::ENABLE != 0 => {
+            p.status |= port::SUSPEND;
         }
         _ => {}
     }
@@ -171,11 +165,9 @@ fn set_feature(p: &mut Port, f: u16) {
 fn clear_feature(p: &mut Port, f: u16) {
     match f {
         feature::PORT_ENABLE => p.status &= !(port::ENABLE | port::HIGH_SPEED),
-        feature::PORT_SUSPEND => {
-            if p.status & port::SUSPEND != 0 {
-                p.status &= !port::SUSPEND;
-                p.change |= port::SUSPEND;
-            }
+        feature::PORT_SUSPEND if p.status & port::SUSPEND != 0 => {
+            p.status &= !port::SUSPEND;
+            p.change |= port::SUSPEND;
         }
         feature::PORT_POWER => {
             p.status = 0;

@@ -164,13 +164,7 @@ impl Phy {
             2 => 0x0007,
             3 => 0xc0c3,
             4 => self.anar,
-            5 => {
-                if self.link() {
-                    phy::ANLPAR
-                } else {
-                    0
-                }
-            }
+            5 if self.link() => phy::ANLPAR,
             6 => 0x0001,
             17 => 0x0002, // mode control/status: energy on
             18 => 0x00e0 | PHY_ADDR as u16,
