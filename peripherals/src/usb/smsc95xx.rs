@@ -355,8 +355,7 @@ impl Mac {
         match (s.request, s.is_in()) {
             (READ_REGISTER, true) => Some(Ok(self.read_reg(s.index).to_le_bytes().to_vec())),
             (WRITE_REGISTER, false) => {
-                // The class callback sees OUT data at the status stage; the SETUP stage
-                // passes none.
+                // Called at the status stage, with the data stage's four bytes.
                 if let Some(b) = data.get(..4) {
                     let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
                     self.write_reg(s.index, v);
@@ -542,5 +541,156 @@ impl UsbDevice for Smsc95xx {
             (3, Token::In) => self.mac.interrupt_in(),
             _ => Reply::Stall,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{control, setup};
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A backend recording what was sent and replaying queued frames.
+    #[derive(Clone, Default)]
+    struct Wire(Arc<Mutex<(Vec<Vec<u8>>, VecDeque<Vec<u8>>)>>);
+
+    impl NetBackend for Wire {
+        fn send(&mut self, f: &[u8]) {
+            self.0.lock().unwrap().0.push(f.to_vec());
+        }
+        fn recv(&mut self) -> Option<Vec<u8>> {
+            self.0.lock().unwrap().1.pop_front()
+        }
+    }
+
+    const MAC: [u8; 6] = [0xb8, 0x27, 0xeb, 1, 2, 3];
+
+    fn rd(d: &mut Smsc95xx, r: u16) -> u32 {
+        let v = control(d, 0, setup(0xc0, READ_REGISTER, 0, r, 4), &[]).unwrap();
+        u32::from_le_bytes(v[..4].try_into().unwrap())
+    }
+
+    fn wr(d: &mut Smsc95xx, r: u16, v: u32) {
+        control(d, 0, setup(0x40, WRITE_REGISTER, 0, r, 4), &v.to_le_bytes()).unwrap();
+    }
+
+    /// Configured, with the driver's address, RX and TX on.
+    fn ready() -> (Smsc95xx, Wire) {
+        let w = Wire::default();
+        let mut d = Smsc95xx::new(Box::new(w.clone()));
+        control(&mut d, 0, setup(0, 9, 1, 0, 0), &[]).unwrap();
+        wr(
+            &mut d,
+            reg::ADDRL,
+            u32::from_le_bytes(MAC[..4].try_into().unwrap()),
+        );
+        wr(
+            &mut d,
+            reg::ADDRH,
+            u32::from(MAC[4]) | u32::from(MAC[5]) << 8,
+        );
+        wr(&mut d, reg::MAC_CR, MAC_CR_RXEN | MAC_CR_TXEN);
+        wr(&mut d, reg::TX_CFG, TX_CFG_ON);
+        (d, w)
+    }
+
+    #[test]
+    fn resets_self_clear_and_the_lite_reset_keeps_the_address() {
+        let (mut d, _) = ready();
+        assert_eq!(rd(&mut d, reg::ID_REV), 0xec00_0002);
+        wr(&mut d, reg::HW_CFG, HW_CFG_LRST);
+        assert_eq!(rd(&mut d, reg::HW_CFG) & HW_CFG_LRST, 0);
+        assert_eq!(d.mac(), MAC);
+        wr(&mut d, reg::PM_CTRL, PM_CTL_PHY_RST);
+        assert_eq!(rd(&mut d, reg::PM_CTRL) & PM_CTL_PHY_RST, 0);
+        wr(&mut d, 0x38, 37); // BURST_CAP reads back
+        assert_eq!(rd(&mut d, 0x38), 37);
+        assert!(control(&mut d, 0, setup(0xc0, READ_REGISTER, 0, 0x2000, 4), &[]).is_err());
+    }
+
+    #[test]
+    fn tx_checksum_offload_fills_in_the_checksum_the_preamble_names() {
+        let (mut d, w) = ready();
+        // Ethernet header, then 20 bytes summed from offset 14 into offset 30.
+        let mut f = vec![0u8; 34];
+        f[12] = 0x08;
+        for (i, b) in f[14..].iter_mut().enumerate() {
+            *b = i as u8 * 7;
+        }
+        f[30] = 0;
+        f[31] = 0;
+        let pre: u32 = 14 | 30 << 16;
+        let mut t = ((f.len() + 4) as u32 | TX_CMD_A_FIRST | TX_CMD_A_LAST)
+            .to_le_bytes()
+            .to_vec();
+        t.extend_from_slice(&(f.len() as u32 | TX_CMD_B_CSUM).to_le_bytes());
+        t.extend_from_slice(&pre.to_le_bytes());
+        t.extend_from_slice(&f);
+        assert_eq!(d.transfer(2, Token::Out, &t, 0), Reply::Ack);
+        let sent = w.0.lock().unwrap().0.pop().expect("a frame");
+        assert_eq!(sent.len(), 60, "padded to the minimum");
+        assert_eq!(
+            ones_sum(&sent[14..34]),
+            0xffff,
+            "the checksum completes the sum"
+        );
+        assert_eq!(d.counts(), (1, 0));
+    }
+
+    #[test]
+    fn rx_takes_own_and_broadcast_frames_and_others_only_when_promiscuous() {
+        let (mut d, w) = ready();
+        let frame = |dst: [u8; 6]| {
+            let mut f = dst.to_vec();
+            f.resize(60, 0x5a);
+            f
+        };
+        w.0.lock()
+            .unwrap()
+            .1
+            .extend([frame([2; 6]), frame(MAC), frame([0xff; 6])]);
+        let mut got = Vec::new();
+        while let Reply::Data(v) = d.transfer(1, Token::In, &[], 2048) {
+            got.push(v[4..10].to_vec());
+        }
+        assert_eq!(got, vec![MAC.to_vec(), vec![0xff; 6]]);
+        wr(&mut d, reg::MAC_CR, MAC_CR_RXEN | MAC_CR_PRMS);
+        w.0.lock().unwrap().1.push_back(frame([2; 6]));
+        let Reply::Data(v) = d.transfer(1, Token::In, &[], 2048) else {
+            panic!("promiscuous mode takes every frame");
+        };
+        assert_eq!(
+            u32::from_le_bytes(v[..4].try_into().unwrap()) >> 16,
+            64,
+            "frame + FCS"
+        );
+        assert_eq!(v.len(), 4 + 64, "no RX data offset, no checksum word");
+    }
+
+    #[test]
+    fn the_phy_interrupt_reaches_the_interrupt_endpoint_until_its_source_is_read() {
+        let (mut d, _) = ready();
+        assert_eq!(d.transfer(3, Token::In, &[], 16), Reply::Nak);
+        wr(&mut d, reg::INT_EP_CTL, INT_EP_CTL_PHY);
+        // The PHY driver: mask in autonegotiation done, restart autonegotiation.
+        wr(&mut d, reg::MII_DATA, u32::from(phy::INT_ANEG_COMP));
+        wr(
+            &mut d,
+            reg::MII_ADDR,
+            PHY_ADDR << 11 | 30 << 6 | MII_WRITE | MII_BUSY,
+        );
+        wr(
+            &mut d,
+            reg::MII_DATA,
+            u32::from(phy::BMCR_DEFAULT | phy::BMCR_ANRESTART),
+        );
+        wr(&mut d, reg::MII_ADDR, PHY_ADDR << 11 | MII_WRITE | MII_BUSY);
+        assert_eq!(
+            d.transfer(3, Token::In, &[], 16),
+            Reply::Data(INT_STS_PHY.to_le_bytes().to_vec())
+        );
+        wr(&mut d, reg::MII_ADDR, PHY_ADDR << 11 | 29 << 6 | MII_BUSY);
+        assert_ne!(rd(&mut d, reg::MII_DATA) & u32::from(phy::INT_ANEG_COMP), 0);
+        assert_eq!(d.transfer(3, Token::In, &[], 16), Reply::Nak);
     }
 }
