@@ -552,7 +552,10 @@ mod tests {
 
     /// A backend recording what was sent and replaying queued frames.
     #[derive(Clone, Default)]
-    struct Wire(Arc<Mutex<(Vec<Vec<u8>>, VecDeque<Vec<u8>>)>>);
+    struct Wire(Arc<Mutex<Frames>>);
+
+    /// Frames sent, frames waiting to be received.
+    type Frames = (Vec<Vec<u8>>, VecDeque<Vec<u8>>);
 
     impl NetBackend for Wire {
         fn send(&mut self, f: &[u8]) {
