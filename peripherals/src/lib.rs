@@ -21,9 +21,11 @@
 pub mod bcm2835;
 pub mod fw_cfg;
 pub mod gic;
+pub mod net;
 pub mod pl011;
 pub mod pl031;
 pub mod pl061;
 pub mod sd;
 pub mod unimp;
+pub mod usb;
 pub mod virtio;

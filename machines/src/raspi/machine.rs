@@ -26,6 +26,7 @@ use armboard_peripherals::bcm2835::{
 use armboard_peripherals::pl011::Pl011;
 use armboard_peripherals::sd::{card::SdCard, sdhci::Sdhci, sdhost::Sdhost};
 use armboard_peripherals::unimp::Unimplemented;
+use armboard_peripherals::{net, usb};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
@@ -206,6 +207,17 @@ fn place(b: &Board, p: Payload, icount: bool) -> Result<Placed, PiError> {
             .map_err(|e| PiError::Config(format!("the host's random source: {e}")))?
     };
     fdt.root.child_or_add("chosen").set("rng-seed", seed);
+    // The firmware gives the on-board Ethernet (the LAN9514 has no EEPROM) the board's MAC
+    // address, the one the mailbox reports.
+    if let Some(eth) = fdt
+        .node("/aliases")
+        .and_then(|a| a.prop_str("ethernet0"))
+        .map(str::to_string)
+    {
+        if let Some(n) = fdt.node_mut(&eth) {
+            n.set("local-mac-address", mbox::BoardInfo::pi3b(0).mac.to_vec());
+        }
+    }
     let sys = fdt.root.child_or_add("system");
     sys.set_cells("linux,revision", &[b.revision]);
     sys.set_u64s("linux,serial", &[0x1234_5678]);
@@ -382,7 +394,10 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
         None => None,
     };
     let sdhost = Shared::new(Sdhost::new(card, line(irq::SDHOST)));
-    let systimer = Shared::new(SysTimer::with_clock(irq::SYSTIMER.map(line), ns_clock));
+    let systimer = Shared::new(SysTimer::with_clock(
+        irq::SYSTIMER.map(line),
+        ns_clock.clone(),
+    ));
     let weak: Weak<Control> = Arc::downgrade(&ctl);
     let pm = Shared::new(pm::Pm::new(Box::new(move |kind| {
         if let Some(ctl) = weak.upgrade() {
@@ -413,6 +428,19 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
         }),
     );
 
+    // The LAN9514 on the USB port: a hub with the Ethernet function on its port 1, its
+    // network the built-in user-mode one.
+    let ethernet: Box<dyn usb::UsbDevice> = Box::new(usb::smsc95xx::Smsc95xx::new(Box::new(
+        net::user::UserNet::default(),
+    )));
+    let lan9514 = usb::hub::Hub::lan9514(vec![Some(ethernet)]);
+    let usb = Shared::new(usb::dwc2::Dwc2::new(
+        ram.clone(),
+        line(irq::USB),
+        ns_clock.clone(),
+        Some(Box::new(lan9514)),
+    ));
+
     let dev = |o: (u64, u64), d: Box<dyn Device>| (peri(o), o.1, d);
     let devices: Vec<(u64, u64, Box<dyn Device>)> = vec![
         dev(offset::SYSTIMER, Box::new(systimer.clone())),
@@ -431,6 +459,7 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
             offset::EMMC,
             Box::new(Sdhci::new(None, ram.clone(), line(irq::EMMC))),
         ),
+        dev(offset::USB, Box::new(usb.clone())),
     ];
     let mut bus = Bus::new();
     map_window(&mut bus, soc::PERI_BASE, soc::PERI_SIZE, devices)?;
@@ -450,6 +479,7 @@ pub fn run(m: &Machine) -> Result<Outcome, PiError> {
         Box::new(move || local.poll()),
         Box::new(move || systimer.lock().poll()),
         Box::new(move || pm.lock().poll()),
+        Box::new(move || usb.lock().poll()),
     ];
     system::run(
         ctl,

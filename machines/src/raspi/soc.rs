@@ -27,6 +27,8 @@ pub mod offset {
     pub const SDHOST: (u64, u64) = (0x20_2000, 0x1000);
     pub const AUX: (u64, u64) = (0x21_5000, 0x100);
     pub const EMMC: (u64, u64) = (0x30_0000, 0x1000);
+    /// The DWC2 USB controller.
+    pub const USB: (u64, u64) = (0x98_0000, 0x1_0000);
 }
 
 /// The ARM physical address of a peripheral at `offset`.
@@ -41,6 +43,7 @@ pub mod irq {
     /// DMA channels 0..=10, then 11..=14 share one line.
     pub const DMA_FIRST: u32 = 16;
     pub const DMA_SHARED: u32 = 27;
+    pub const USB: u32 = 9;
     pub const AUX: u32 = 29;
     pub const GPIO: [u32; 4] = [49, 50, 51, 52];
     pub const SDHOST: u32 = 56;
