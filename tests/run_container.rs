@@ -395,6 +395,81 @@ fn podman_runs_an_oci_archive_with_its_settings_and_exit_status() {
 }
 
 #[test]
+fn docker_loads_an_oci_archive_and_runs_it_with_its_settings_and_exit_status() {
+    // Docker 20.10 loads no OCI layout: the host hands it a docker archive made from it.
+    let dir = work_dir("docker");
+    let tarball = oci_archive(&dir);
+    let out = armboard(
+        &[
+            "run",
+            "--runtime",
+            "docker",
+            "--oci",
+            tarball.to_str().unwrap(),
+            "--env",
+            "OVER=ridden",
+            "--hostname",
+            "docker-box",
+            "--",
+            &format!("{OCI_SCRIPT_HEAD}echo \"host=$(hostname)\"\necho \"pid=$$\"\necho oops >&2\nexit 6\n"),
+        ],
+        BOOT_LIMIT,
+    );
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(6), "{ctx}");
+    for want in [
+        "msg=from layer 2",
+        "cwd=/app",
+        "greeting=from the image",
+        "over=ridden",
+        "secret=gone",
+        "host=docker-box",
+        "pid=1",
+    ] {
+        assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
+    }
+    assert!(se.contains("oops"), "{ctx}");
+    assert!(!so.contains("oops"), "{ctx}");
+    assert!(!so.contains("] "), "kernel messages in stdout: {ctx}");
+}
+
+#[test]
+fn docker_bad_inputs_fail_before_booting() {
+    let dir = work_dir("docker-bad");
+    expect_error(
+        &["run", "--runtime", "docker"],
+        125,
+        "--runtime docker runs an image: give --oci IMAGE",
+    );
+    let corrupt = dir.join("corrupt.tar");
+    std::fs::write(&corrupt, vec![0x42u8; 5000]).unwrap();
+    expect_error(
+        &[
+            "run",
+            "--runtime",
+            "docker",
+            "--oci",
+            corrupt.to_str().unwrap(),
+        ],
+        125,
+        "corrupt.tar",
+    );
+    let amd64 = oci_layout(&dir, "amd64");
+    expect_error(
+        &[
+            "run",
+            "--runtime",
+            "docker",
+            "--oci",
+            amd64.to_str().unwrap(),
+        ],
+        125,
+        "image is linux/amd64, board is arm64",
+    );
+}
+
+#[test]
 fn runc_runs_the_builtin_container_and_returns_its_status() {
     let out = armboard(
         &[

@@ -631,4 +631,72 @@ mod tests {
         std::fs::write(&junk, vec![0x42u8; 3000]).unwrap();
         assert!(unpack(&junk, &d.join("r3")).is_err());
     }
+
+    /// The members of a tar stream, by path.
+    fn members(data: &[u8]) -> HashMap<String, Vec<u8>> {
+        let mut ar = tar::Archive::new(data);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut v = Vec::new();
+                e.read_to_end(&mut v).unwrap();
+                (e.path().unwrap().to_string_lossy().into_owned(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docker_archives_name_the_config_and_layers_of_a_layout_or_a_docker_save_with_one_tag() {
+        let d = tmp("docker-archive");
+        let img = d.join("img");
+        let cfg = r#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers"}}"#;
+        let l1 = gz(&layer(&[("a", "1")]));
+        let l2 = gz(&layer(&[("b", "2")]));
+        layout(&img, cfg, &[l1.clone(), l2.clone()]);
+        let data = docker_archive(&img, "armboard/image:latest").unwrap();
+        assert_eq!(data.len() % 512, 0);
+        let m = members(&data);
+        let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+        let entry = &manifest[0];
+        assert_eq!(manifest.as_array().unwrap().len(), 1);
+        assert_eq!(strings(&entry["RepoTags"]), ["armboard/image:latest"]);
+        let config_path = entry["Config"].as_str().unwrap();
+        assert_eq!(m[config_path], cfg.as_bytes());
+        let layers = strings(&entry["Layers"]);
+        assert_eq!(layers.len(), 2);
+        // The layers as they are in the image (still gzip'd), bottom first.
+        assert_eq!(m[&layers[0]], l1);
+        assert_eq!(m[&layers[1]], l2);
+        // A docker save archive of it (untagged) gets the tag; its paths are kept.
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, body) in [
+            (
+                "manifest.json",
+                format!(r#"[{{"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}}]"#)
+                    .into_bytes(),
+            ),
+            ("c.json", cfg.as_bytes().to_vec()),
+            ("x/layer.tar", layer(&[("a", "1")])),
+            ("unrelated", b"not copied".to_vec()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, &body[..]).unwrap();
+        }
+        let saved = d.join("saved.tar.gz");
+        std::fs::write(&saved, gz(&b.into_inner().unwrap())).unwrap();
+        let m = members(&docker_archive(&saved, "t:1").unwrap());
+        let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+        assert_eq!(strings(&manifest[0]["RepoTags"]), ["t:1"]);
+        assert_eq!(manifest[0]["Config"], "c.json");
+        assert_eq!(strings(&manifest[0]["Layers"]), ["x/layer.tar"]);
+        assert!(m.contains_key("x/layer.tar") && !m.contains_key("unrelated"));
+        // Not an image: an error, no archive.
+        let junk = d.join("junk.tar");
+        std::fs::write(&junk, vec![0x42u8; 3000]).unwrap();
+        assert!(docker_archive(&junk, "t:1").is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
