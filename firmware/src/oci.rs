@@ -673,8 +673,7 @@ mod tests {
         for (name, body) in [
             (
                 "manifest.json",
-                format!(r#"[{{"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}}]"#)
-                    .into_bytes(),
+                br#"[{"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}]"#.to_vec(),
             ),
             ("c.json", cfg.as_bytes().to_vec()),
             ("x/layer.tar", layer(&[("a", "1")])),
