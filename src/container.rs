@@ -20,8 +20,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value = "virt")]
     machine: crate::Machine,
     /// How the guest runs the container: crun or runc on a bundle, containerd (ctr
-    /// imports the --oci image and runs it) or podman (podman loads the --oci image and
-    /// runs it).
+    /// imports the --oci image and runs it), podman (podman loads the --oci image and
+    /// runs it) or docker (dockerd: docker load of the --oci image, then docker run).
     #[arg(long, value_enum, default_value = "crun")]
     runtime: RuntimeArg,
     /// Number of CPUs.
@@ -80,6 +80,7 @@ pub enum RuntimeArg {
     Runc,
     Containerd,
     Podman,
+    Docker,
 }
 
 impl From<RuntimeArg> for Runtime {
@@ -89,6 +90,7 @@ impl From<RuntimeArg> for Runtime {
             RuntimeArg::Runc => Runtime::Runc,
             RuntimeArg::Containerd => Runtime::Containerd,
             RuntimeArg::Podman => Runtime::Podman,
+            RuntimeArg::Docker => Runtime::Docker,
         }
     }
 }
@@ -204,11 +206,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             return Ok(EXIT_NOT_FOUND);
         }
         if runtime.imports_image() {
-            // containerd and podman unpack the image themselves: the disk is the archive
-            // they import.
+            // containerd, podman and docker unpack the image themselves: the disk is the
+            // archive they import (for docker always a docker archive: it loads no OCI
+            // layout).
             let image = a.oci.as_deref().unwrap_or(dir);
-            let archive = armboard_firmware::oci::import_archive(image)
-                .with_context(|| format!("--oci {}", image.display()))?;
+            let archive = if runtime == Runtime::Docker {
+                armboard_firmware::oci::docker_archive(image, guest::CTR_IMAGE)
+            } else {
+                armboard_firmware::oci::import_archive(image)
+            }
+            .with_context(|| format!("--oci {}", image.display()))?;
             transport = armboard_firmware::oci::archive_transport(&archive);
             let img = tmp.0.join("image.tar");
             std::fs::write(&img, archive).with_context(|| format!("writing {}", img.display()))?;
@@ -233,6 +240,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             data.extend_from_slice(&c.ctr_run_archive()?);
         } else if runtime == Runtime::Podman {
             data.extend_from_slice(&c.podman_run_archive(transport)?);
+        } else if runtime == Runtime::Docker {
+            data.extend_from_slice(&c.docker_run_archive()?);
         } else {
             data.extend_from_slice(&c.run_archive()?);
         }

@@ -356,42 +356,93 @@ fn containerd_imports_an_oci_archive_and_runs_it_with_ctr() {
     assert!(!so.contains("] "), "kernel messages in stdout: {ctx}");
 }
 
-#[test]
-fn podman_runs_an_oci_archive_with_its_settings_and_exit_status() {
-    let dir = work_dir("podman");
+/// Runs [`oci_archive`] with `--runtime runtime`, `--env OVER=ridden` and `--hostname
+/// box`; checks the layers, configuration and overrides, the hostname and PID 1, stderr
+/// apart from stdout, and that the status is `code`.
+fn image_engine_runs_an_oci_archive(runtime: &str, code: i32) {
+    let dir = work_dir(runtime);
     let tarball = oci_archive(&dir);
+    let box_name = format!("{runtime}-box");
     let out = armboard(
         &[
             "run",
             "--runtime",
-            "podman",
+            runtime,
             "--oci",
             tarball.to_str().unwrap(),
             "--env",
             "OVER=ridden",
             "--hostname",
-            "pod-box",
+            &box_name,
             "--",
-            &format!("{OCI_SCRIPT_HEAD}echo \"host=$(hostname)\"\necho oops >&2\nexit 7\n"),
+            &format!("{OCI_SCRIPT_HEAD}echo \"host=$(hostname)\"\necho \"pid=$$\"\necho oops >&2\nexit {code}\n"),
         ],
         BOOT_LIMIT,
     );
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
-    assert_eq!(out.status.code(), Some(7), "{ctx}");
+    assert_eq!(out.status.code(), Some(code), "{ctx}");
+    let host = format!("host={box_name}");
     for want in [
         "msg=from layer 2",
         "cwd=/app",
         "greeting=from the image",
         "over=ridden",
         "secret=gone",
-        "host=pod-box",
+        &host,
+        "pid=1",
     ] {
         assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
     }
     assert!(se.contains("oops"), "{ctx}");
     assert!(!so.contains("oops"), "{ctx}");
     assert!(!so.contains("] "), "kernel messages in stdout: {ctx}");
+}
+
+#[test]
+fn podman_runs_an_oci_archive_with_its_settings_and_exit_status() {
+    image_engine_runs_an_oci_archive("podman", 7);
+}
+
+#[test]
+fn docker_loads_an_oci_archive_and_runs_it_with_its_settings_and_exit_status() {
+    // Docker 20.10 loads no OCI layout: the host hands it a docker archive made from it.
+    image_engine_runs_an_oci_archive("docker", 6);
+}
+
+#[test]
+fn docker_bad_inputs_fail_before_booting() {
+    let dir = work_dir("docker-bad");
+    expect_error(
+        &["run", "--runtime", "docker"],
+        125,
+        "--runtime docker runs an image: give --oci IMAGE",
+    );
+    let corrupt = dir.join("corrupt.tar");
+    std::fs::write(&corrupt, vec![0x42u8; 5000]).unwrap();
+    expect_error(
+        &[
+            "run",
+            "--runtime",
+            "docker",
+            "--oci",
+            corrupt.to_str().unwrap(),
+        ],
+        125,
+        "corrupt.tar",
+    );
+    let amd64 = oci_layout(&dir, "amd64");
+    expect_error(
+        &[
+            "run",
+            "--runtime",
+            "docker",
+            "--oci",
+            amd64.to_str().unwrap(),
+        ],
+        125,
+        "image is linux/amd64, board is arm64",
+    );
 }
 
 #[test]

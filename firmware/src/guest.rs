@@ -44,7 +44,11 @@
 //! archive's `container/ctr-args`), with the same markers; podman's (podman, conmon, crun)
 //! runs `podman run --rm oci-archive:/dev/vda` (or `docker-archive:`; rootful, no network,
 //! cgroupfs, no events, vfs storage in the `/run` tmpfs; arguments in
-//! `container/podman-args`).
+//! `container/podman-args`); docker's (dockerd, docker, containerd, its runc shim and runc)
+//! starts containerd and dockerd on it (rootful, cgroupfs, vfs storage, no iptables and no
+//! bridge), `docker load`s the archive on `/dev/vda` (always a docker archive: Docker 20.10
+//! reads no OCI layout, so the host writes one, see `oci::docker_archive`) and runs it with
+//! `docker run --rm` (arguments in `container/docker-args`).
 
 use crate::deb::{self, Cache, DebError, Sysroot};
 use crate::initramfs::{Compression, Initramfs, InitramfsError};
@@ -135,15 +139,9 @@ exec chroot . /armboard/stage2
 /// Stage 2: PID 1 on the tmpfs root; runs the container and powers off.
 const STAGE2: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-N="$armboard_nonce"
-read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
-mark() { printf '@@%s-%s@@' "$N" "$*"; }
-fail() { mark "FAIL $*"; echo; poweroff -f; }
-B=/container
+@HEAD@
 mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm $B/rootfs
-mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
-mount -t tmpfs -o mode=0755 run /run
-mount -t tmpfs -o mode=1777 tmp /tmp
+@MOUNTS@
 echo armboard > /proc/sys/kernel/hostname
 if [ -n "$armboard_disk" ]; then
 @WAIT_DISK@
@@ -168,11 +166,55 @@ case "$cmd" in
 esac
 if [ -z "$found" ]; then mark NOTFOUND; echo; poweroff -f; fi
 read up rest < /proc/uptime; echo "armboard-init: starting the container at ${up}s"
-echo 1 > /proc/sys/kernel/printk
-stty -opost -echo 2>/dev/null
-mark START
+@START@
 @RUN@
-code=$?
+@REPORT@
+"#;
+
+/// Stage 2's pieces, shared by the runtimes' scripts (`@NAME@` in them):
+/// `@HEAD@`, the console markers (`mark`, `fail`) and the run archive's directory `$B`.
+const HEAD: &str = r#"N="$armboard_nonce"
+read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
+mark() { printf '@@%s-%s@@' "$N" "$*"; }
+fail() { mark "FAIL $*"; echo; poweroff -f; }
+B=/container"#;
+
+/// `@MOUNTS@`: cgroup2 and the `/run` and `/tmp` tmpfs.
+const MOUNTS: &str = r#"mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
+mount -t tmpfs -o mode=0755 run /run
+mount -t tmpfs -o mode=1777 tmp /tmp"#;
+
+/// `@IMAGE_DISK@`: the disk with the image archive of the runtimes that import one, `$D`.
+const IMAGE_DISK: &str = r#"@WAIT_DISK@
+[ -b $D ] || fail "no disk with the image archive""#;
+
+/// `@START_CONTAINERD@`: containerd with [`CONTAINERD_TOML`], waited for.
+const START_CONTAINERD: &str = r#"export CONTAINERD_ADDRESS=/run/containerd/containerd.sock CONTAINERD_NAMESPACE=armboard CONTAINERD_SNAPSHOTTER=native
+containerd --config /armboard/containerd.toml >/run/containerd.log 2>&1 &
+@WAIT_CONTAINERD@"#;
+
+/// A wait for the daemon `name` to create `socket` (3 minutes at most; then the end of its
+/// `log` and a failure).
+fn wait_socket(socket: &str, log: &str, name: &str) -> String {
+    format!(
+        r#"i=0
+while [ ! -S {socket} ]; do
+  i=$((i + 1))
+  if [ $i -gt 1800 ]; then tail -n 20 {log}; fail "{name} did not start"; fi
+  sleep 0.1
+done
+read up rest < /proc/uptime; echo "armboard-init: {name} is up at ${{up}}s""#
+    )
+}
+
+/// `@START@`: quiet kernel, raw console, the START marker; the container's command follows.
+const START: &str = r#"echo 1 > /proc/sys/kernel/printk
+stty -opost -echo 2>/dev/null
+mark START"#;
+
+/// `@REPORT@`: after the container's command: the EXIT marker with its status and the OOM
+/// and pids counts, its stderr (from `/run/stderr`), power off.
+const REPORT: &str = r#"code=$?
 counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
 mark "EXIT $code $counts"
 echo
@@ -181,8 +223,27 @@ mark STDERR
 cat /run/stderr
 mark END
 echo
-poweroff -f
-"#;
+poweroff -f"#;
+
+/// `script` with its `@NAME@` pieces filled in.
+fn expand(script: &str) -> String {
+    script
+        .replace("@HEAD@", HEAD)
+        .replace("@MOUNTS@", MOUNTS)
+        .replace("@IMAGE_DISK@", IMAGE_DISK)
+        .replace("@START_CONTAINERD@", START_CONTAINERD)
+        .replace(
+            "@WAIT_CONTAINERD@",
+            &wait_socket("$CONTAINERD_ADDRESS", "/run/containerd.log", "containerd"),
+        )
+        .replace(
+            "@WAIT_DOCKERD@",
+            &wait_socket("/run/docker.sock", "/run/dockerd.log", "dockerd"),
+        )
+        .replace("@START@", START)
+        .replace("@REPORT@", REPORT)
+        .replace("@WAIT_DISK@", WAIT_DISK)
+}
 
 /// The OCI runtime the guest runs the container with; each has its own base image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -198,6 +259,10 @@ pub enum Runtime {
     /// `podman load` of an OCI or docker archive on the first virtio disk, then `podman run
     /// --rm` (conmon and crun below it).
     Podman,
+    /// dockerd (over the guest's containerd, runc below it); `docker load` of a docker
+    /// archive on the first virtio disk (the host turns an OCI layout into one), then
+    /// `docker run --rm`.
+    Docker,
 }
 
 impl Runtime {
@@ -207,6 +272,7 @@ impl Runtime {
             Runtime::Runc => "runc",
             Runtime::Containerd => "containerd",
             Runtime::Podman => "podman",
+            Runtime::Docker => "docker",
         }
     }
 
@@ -217,6 +283,7 @@ impl Runtime {
             Runtime::Runc => &["runc"],
             Runtime::Containerd => &["containerd", "runc"],
             Runtime::Podman => &["podman", "conmon", "crun"],
+            Runtime::Docker => &["docker.io", "containerd", "runc"],
         }
     }
 
@@ -227,6 +294,13 @@ impl Runtime {
             Runtime::Runc => &["runc"],
             Runtime::Containerd => &["containerd", "ctr", "containerd-shim-runc-v2", "runc"],
             Runtime::Podman => &["podman", "conmon", "crun"],
+            Runtime::Docker => &[
+                "dockerd",
+                "docker",
+                "containerd",
+                "containerd-shim-runc-v2",
+                "runc",
+            ],
         }
     }
 
@@ -235,7 +309,7 @@ impl Runtime {
     /// costs more time than reading the bigger file.
     fn compression(self) -> Compression {
         match self {
-            Runtime::Podman => Compression::None,
+            Runtime::Podman | Runtime::Docker => Compression::None,
             _ => Compression::Gzip,
         }
     }
@@ -243,7 +317,10 @@ impl Runtime {
     /// True for the runtimes that import an image archive (on the first disk) themselves
     /// instead of running a bundle the guest prepares.
     pub fn imports_image(self) -> bool {
-        matches!(self, Runtime::Containerd | Runtime::Podman)
+        matches!(
+            self,
+            Runtime::Containerd | Runtime::Podman | Runtime::Docker
+        )
     }
 
     /// The configuration files of the image: `(path, mode, contents)`.
@@ -252,6 +329,7 @@ impl Runtime {
             Runtime::Crun | Runtime::Runc => &[],
             Runtime::Containerd => &[("armboard/containerd.toml", 0o644, CONTAINERD_TOML)],
             Runtime::Podman => PODMAN_FILES,
+            Runtime::Docker => DOCKER_FILES,
         }
     }
 
@@ -272,8 +350,9 @@ impl Runtime {
             Runtime::Runc => STAGE2.replace("@RUN@", RUN_RUNC),
             Runtime::Containerd => STAGE2_CONTAINERD.to_string(),
             Runtime::Podman => STAGE2_PODMAN.to_string(),
+            Runtime::Docker => STAGE2_DOCKER.to_string(),
         };
-        script.replace("@WAIT_DISK@", WAIT_DISK)
+        expand(&script)
     }
 }
 
@@ -316,45 +395,19 @@ disabled_plugins = [
 /// starts with a copy).
 const STAGE2_CONTAINERD: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-N="$armboard_nonce"
-read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
-mark() { printf '@@%s-%s@@' "$N" "$*"; }
-fail() { mark "FAIL $*"; echo; poweroff -f; }
-B=/container
+@HEAD@
 mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm
-mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
-mount -t tmpfs -o mode=0755 run /run
-mount -t tmpfs -o mode=1777 tmp /tmp
+@MOUNTS@
 read -r host < $B/hostname
 echo "$host" > /proc/sys/kernel/hostname
-@WAIT_DISK@
-[ -b $D ] || fail "no disk with the image archive"
-export CONTAINERD_ADDRESS=/run/containerd/containerd.sock CONTAINERD_NAMESPACE=armboard CONTAINERD_SNAPSHOTTER=native
-containerd --config /armboard/containerd.toml >/run/containerd.log 2>&1 &
-i=0
-while [ ! -S $CONTAINERD_ADDRESS ]; do
-  i=$((i + 1))
-  if [ $i -gt 1800 ]; then tail -n 20 /run/containerd.log; fail "containerd did not start"; fi
-  sleep 0.1
-done
-read up rest < /proc/uptime; echo "armboard-init: containerd is up at ${up}s"
+@IMAGE_DISK@
+@START_CONTAINERD@
 ctr images import --index-name armboard/image:latest $D >/run/import.log 2>&1 || { tail -n 20 /run/import.log; fail "ctr images import failed"; }
 read up rest < /proc/uptime; echo "armboard-init: image imported at ${up}s; starting the container"
 . $B/ctr-args
-echo 1 > /proc/sys/kernel/printk
-stty -opost -echo 2>/dev/null
-mark START
+@START@
 ctr run --rm "$@" </dev/null 2>/run/stderr
-code=$?
-counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
-mark "EXIT $code $counts"
-echo
-read up rest < /proc/uptime; echo "armboard-init: container done at ${up}s"
-mark STDERR
-cat /run/stderr
-mark END
-echo
-poweroff -f
+@REPORT@
 "#;
 
 /// The podman guest's configuration: containers.conf (cgroupfs, no events, logs to a file,
@@ -401,37 +454,53 @@ graphroot = "/run/containers/storage"
 /// container's stderr.
 const STAGE2_PODMAN: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/run/tmp
-N="$armboard_nonce"
-read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
-mark() { printf '@@%s-%s@@' "$N" "$*"; }
-fail() { mark "FAIL $*"; echo; poweroff -f; }
-B=/container
+@HEAD@
 mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm /var/tmp
-mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
-mount -t tmpfs -o mode=0755 run /run
-mount -t tmpfs -o mode=1777 tmp /tmp
+@MOUNTS@
 mkdir -p /run/tmp /run/libpod
 echo armboard > /proc/sys/kernel/hostname
-@WAIT_DISK@
-[ -b $D ] || fail "no disk with the image archive"
+@IMAGE_DISK@
 P="podman --cgroup-manager cgroupfs --events-backend none --storage-driver vfs --root /run/containers/storage --runroot /run/containers/run"
 read -r transport < $B/transport
 . $B/podman-args
 read up rest < /proc/uptime; echo "armboard-init: podman run of $transport:$D at ${up}s"
-echo 1 > /proc/sys/kernel/printk
-stty -opost -echo 2>/dev/null
-mark START
+@START@
 $P run --quiet "$@" "$transport:$D" </dev/null 2>/run/stderr
-code=$?
-counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids controller/ {p++} END {print o+0, p+0}')
-mark "EXIT $code $counts"
-echo
-read up rest < /proc/uptime; echo "armboard-init: container done at ${up}s"
-mark STDERR
-cat /run/stderr
-mark END
-echo
-poweroff -f
+@REPORT@
+"#;
+
+/// The docker guest's configuration: containerd's (dockerd uses the guest's containerd) and
+/// the group dockerd looks its socket's group up in.
+const DOCKER_FILES: &[(&str, u32, &str)] = &[
+    ("armboard/containerd.toml", 0o644, CONTAINERD_TOML),
+    ("etc/passwd", 0o644, "root:x:0:0:root:/root:/bin/sh\n"),
+    ("etc/group", 0o644, "root:x:0:\n"),
+];
+
+/// Stage 2 of the docker guest: starts containerd, then dockerd on it (rootful, cgroupfs,
+/// vfs storage in the `/run` tmpfs, no iptables, no bridge: containers get no network),
+/// `docker load`s the archive on `/dev/vda` (tagged [`CTR_IMAGE`] by the host) and runs it
+/// with `docker run` and the arguments the host wrote to `container/docker-args`; reports
+/// as [`STAGE2`] does. docker's own errors (exit status 125) are in the container's stderr.
+const STAGE2_DOCKER: &str = r#"#!/bin/sh
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+@HEAD@
+mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm
+@MOUNTS@
+echo armboard > /proc/sys/kernel/hostname
+@IMAGE_DISK@
+@START_CONTAINERD@
+dockerd --containerd $CONTAINERD_ADDRESS --host unix:///run/docker.sock --data-root /run/docker-data --exec-root /run/docker --pidfile /run/docker.pid \
+  --exec-opt native.cgroupdriver=cgroupfs --storage-driver vfs --log-driver none \
+  --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --bridge=none --userland-proxy=false >/run/dockerd.log 2>&1 &
+export DOCKER_HOST=unix:///run/docker.sock
+@WAIT_DOCKERD@
+docker load --quiet --input $D >/run/load.log 2>&1 || { tail -n 20 /run/load.log /run/dockerd.log; fail "docker load failed"; }
+read up rest < /proc/uptime; echo "armboard-init: image loaded at ${up}s; starting the container"
+. $B/docker-args
+@START@
+docker run "$@" </dev/null 2>/run/stderr
+@REPORT@
 "#;
 
 /// The base image, from the cache at `$ARMBOARD_CACHE` (built if needed).
@@ -748,7 +817,7 @@ impl Container {
     }
 }
 
-/// The name the containerd guest imports the image archive as.
+/// The name the containerd and docker guests import the image archive as.
 pub const CTR_IMAGE: &str = "armboard/image:latest";
 
 impl Container {
@@ -779,22 +848,16 @@ impl Container {
     pub fn ctr_run_archive(&self) -> Result<Vec<u8>, GuestError> {
         let mut fs = Initramfs::new();
         fs.file("container/hostname", 0o644, format!("{}\n", self.hostname))?;
-        let words: Vec<String> = self.ctr_args().iter().map(|w| sh_quote(w)).collect();
-        fs.file(
-            "container/ctr-args",
-            0o644,
-            format!("set -- {}\n", words.join(" ")),
-        )?;
+        fs.file("container/ctr-args", 0o644, set_line(&self.ctr_args()))?;
         Ok(fs.to_cpio()?)
     }
 }
 
 impl Container {
-    /// The arguments of the podman guest's `podman run` before the image: `--rm`, no
-    /// network, the hostname, the environment (as `--env`, over the image's), working
-    /// directory, limits, no seccomp filter (as the bundle runtimes), and the whole command
-    /// as a JSON `--entrypoint` (it replaces the image's Entrypoint and Cmd).
-    pub fn podman_args(&self) -> Vec<String> {
+    /// The settings podman's and docker's `run` share, as options: `--rm`, no network, the
+    /// hostname, the environment (as `--env`, over the image's), working directory, limits,
+    /// no seccomp filter (as the bundle runtimes).
+    fn engine_args(&self) -> Vec<String> {
         let mut a: Vec<String> = ["--rm", "--network", "none", "--hostname"]
             .iter()
             .map(|s| s.to_string())
@@ -816,9 +879,34 @@ impl Container {
         }
         a.push("--security-opt".into());
         a.push("seccomp=unconfined".into());
+        a
+    }
+
+    /// The arguments of the podman guest's `podman run` before the image: the
+    /// [`engine_args`](Container::engine_args) and the whole command as a JSON
+    /// `--entrypoint` (it replaces the image's Entrypoint and Cmd).
+    pub fn podman_args(&self) -> Vec<String> {
+        let mut a = self.engine_args();
         let words: Vec<String> = self.args.iter().map(|w| json_str(w)).collect();
         a.push("--entrypoint".into());
         a.push(format!("[{}]", words.join(",")));
+        a
+    }
+
+    /// The arguments of the docker guest's `docker run`: the
+    /// [`engine_args`](Container::engine_args), the command's program as `--entrypoint`
+    /// (docker takes one word there; it replaces the image's Entrypoint and drops its Cmd),
+    /// the image ([`CTR_IMAGE`]) and the command's arguments.
+    pub fn docker_args(&self) -> Vec<String> {
+        let mut a = self.engine_args();
+        let (prog, rest) = self
+            .args
+            .split_first()
+            .map_or(("", &[][..]), |(p, r)| (p, r));
+        a.push("--entrypoint".into());
+        a.push(prog.into());
+        a.push(CTR_IMAGE.into());
+        a.extend(rest.iter().cloned());
         a
     }
 
@@ -828,14 +916,31 @@ impl Container {
     pub fn podman_run_archive(&self, transport: &str) -> Result<Vec<u8>, GuestError> {
         let mut fs = Initramfs::new();
         fs.file("container/transport", 0o644, format!("{transport}\n"))?;
-        let words: Vec<String> = self.podman_args().iter().map(|w| sh_quote(w)).collect();
         fs.file(
             "container/podman-args",
             0o644,
-            format!("set -- {}\n", words.join(" ")),
+            set_line(&self.podman_args()),
         )?;
         Ok(fs.to_cpio()?)
     }
+
+    /// The per-run archive of the docker guest: `container/docker-args`, a shell `set --`
+    /// line with [`Container::docker_args`].
+    pub fn docker_run_archive(&self) -> Result<Vec<u8>, GuestError> {
+        let mut fs = Initramfs::new();
+        fs.file(
+            "container/docker-args",
+            0o644,
+            set_line(&self.docker_args()),
+        )?;
+        Ok(fs.to_cpio()?)
+    }
+}
+
+/// A shell line that sets the positional parameters to `words`.
+fn set_line(words: &[String]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| sh_quote(w)).collect();
+    format!("set -- {}\n", quoted.join(" "))
 }
 
 /// `s` as one single-quoted shell word.
@@ -966,6 +1071,57 @@ mod tests {
         assert_eq!(a[a.len() - 2], "--entrypoint");
         let cpio = c.podman_run_archive("oci-archive").unwrap();
         assert!(find(&cpio, b"container/transport") && find(&cpio, b"oci-archive\n"));
+    }
+
+    #[test]
+    fn docker_arguments_put_the_program_as_entrypoint_and_the_rest_after_the_image() {
+        let mut c = Container::greeting();
+        c.args = vec!["/bin/sh".into(), "-c".into(), "echo hi; exit 3".into()];
+        c.hostname = "box".into();
+        c.pids = Some(9);
+        let a = c.docker_args();
+        let n = a.len();
+        assert_eq!(
+            a[n - 5..],
+            [
+                "--entrypoint",
+                "/bin/sh",
+                CTR_IMAGE,
+                "-c",
+                "echo hi; exit 3"
+            ]
+        );
+        assert_eq!(a[..n - 5], c.podman_args()[..c.podman_args().len() - 2]);
+        assert!(a.windows(2).any(|w| w == ["--pids-limit", "9"]));
+        let cpio = c.docker_run_archive().unwrap();
+        assert!(find(&cpio, b"container/docker-args") && find(&cpio, b"'--entrypoint' '/bin/sh'"));
+    }
+
+    #[test]
+    fn stage2_scripts_have_every_piece_filled_in() {
+        for rt in [
+            Runtime::Crun,
+            Runtime::Runc,
+            Runtime::Containerd,
+            Runtime::Podman,
+            Runtime::Docker,
+        ] {
+            let s = rt.stage2();
+            if let Ok(d) = std::env::var("ARMBOARD_DUMP_STAGE2") {
+                std::fs::write(format!("{d}/new-{}", rt.name()), &s).unwrap();
+            }
+            let parts: Vec<&str> = s.split('@').collect();
+            let left: Vec<&str> = parts[1..parts.len() - 1]
+                .iter()
+                .copied()
+                .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+                .collect();
+            assert!(left.is_empty(), "{}: {left:?} left in\n{s}", rt.name());
+            assert!(
+                s.starts_with("#!/bin/sh\n") && s.ends_with("poweroff -f\n"),
+                "{s}"
+            );
+        }
     }
 
     fn find(hay: &[u8], needle: &[u8]) -> bool {

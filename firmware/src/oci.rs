@@ -108,14 +108,19 @@ impl Source {
     }
 
     fn blob(&self, digest: &str) -> Result<Vec<u8>, OciError> {
-        let (alg, hex) = digest
-            .split_once(':')
-            .ok_or_else(|| bad(format!("bad digest {digest:?}")))?;
-        if alg.contains('/') || hex.contains('/') {
-            return Err(bad(format!("bad digest {digest:?}")));
-        }
-        self.read(&format!("blobs/{alg}/{hex}"))
+        self.read(&blob_path(digest)?)
     }
+}
+
+/// The path of the blob `digest` (`ALG:HEX`) in an OCI layout.
+fn blob_path(digest: &str) -> Result<String, OciError> {
+    let (alg, hex) = digest
+        .split_once(':')
+        .ok_or_else(|| bad(format!("bad digest {digest:?}")))?;
+    if alg.contains('/') || hex.contains('/') {
+        return Err(bad(format!("bad digest {digest:?}")));
+    }
+    Ok(format!("blobs/{alg}/{hex}"))
 }
 
 /// gzip or zstd (by magic) or plain.
@@ -148,10 +153,18 @@ fn strings(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Unpacks the image at `image` into `root` (created) and returns its run configuration.
-pub fn unpack(image: &Path, root: &Path) -> Result<ImageConfig, OciError> {
-    let src = Source::open(image)?;
-    let (config, layers) = if src.has("manifest.json") {
+/// Where an image's parts are in its archive or layout.
+struct Parts {
+    /// The path of the image configuration.
+    config_path: String,
+    config: Value,
+    /// `(name for messages, path)` of each layer, bottom first.
+    layers: Vec<(String, String)>,
+}
+
+/// Finds the configuration (checked to be linux/arm64) and the layers of the image in `src`.
+fn parts(src: &Source) -> Result<Parts, OciError> {
+    if src.has("manifest.json") {
         // docker save: [{"Config": "...json", "Layers": [".../layer.tar", ...]}]
         let m = src.json("manifest.json")?;
         let first = m
@@ -163,17 +176,22 @@ pub fn unpack(image: &Path, root: &Path) -> Result<ImageConfig, OciError> {
             .ok_or_else(|| bad("manifest.json: no Config"))?;
         let config = src.json(cfg)?;
         check_platform(&config)?;
-        let mut layers = Vec::new();
-        for l in strings(&first["Layers"]) {
-            layers.push((l.clone(), src.read(&l)?));
-        }
-        (config, layers)
+        let layers = strings(&first["Layers"])
+            .into_iter()
+            .map(|l| (l.clone(), l))
+            .collect();
+        Ok(Parts {
+            config_path: cfg.to_string(),
+            config,
+            layers,
+        })
     } else if src.has("index.json") {
-        let manifest = pick_manifest(&src, &src.json("index.json")?, 0)?;
+        let manifest = pick_manifest(src, &src.json("index.json")?, 0)?;
         let digest = manifest["config"]["digest"]
             .as_str()
             .ok_or_else(|| bad("image manifest: no config digest"))?;
-        let b = src.blob(digest)?;
+        let config_path = blob_path(digest)?;
+        let b = src.read(&config_path)?;
         let config: Value =
             serde_json::from_slice(&b).map_err(|e| bad(format!("image config: bad JSON: {e}")))?;
         check_platform(&config)?;
@@ -182,14 +200,28 @@ pub fn unpack(image: &Path, root: &Path) -> Result<ImageConfig, OciError> {
             let d = l["digest"]
                 .as_str()
                 .ok_or_else(|| bad("image manifest: layer without a digest"))?;
-            layers.push((d.to_string(), src.blob(d)?));
+            layers.push((d.to_string(), blob_path(d)?));
         }
-        (config, layers)
+        Ok(Parts {
+            config_path,
+            config,
+            layers,
+        })
     } else {
-        return Err(bad(
+        Err(bad(
             "neither a docker save archive (manifest.json) nor an OCI image layout (index.json)",
-        ));
-    };
+        ))
+    }
+}
+
+/// Unpacks the image at `image` into `root` (created) and returns its run configuration.
+pub fn unpack(image: &Path, root: &Path) -> Result<ImageConfig, OciError> {
+    let src = Source::open(image)?;
+    let Parts { config, layers, .. } = parts(&src)?;
+    let layers = layers
+        .into_iter()
+        .map(|(name, path)| Ok((name, src.read(&path)?)))
+        .collect::<Result<Vec<_>, OciError>>()?;
     std::fs::create_dir_all(root).map_err(|e| OciError::Io(root.into(), e))?;
     for (name, raw) in &layers {
         let tar = decompress(raw).map_err(|e| OciError::Layer(name.clone(), e))?;
@@ -347,6 +379,45 @@ pub fn archive_transport(tar: &[u8]) -> &'static str {
     } else {
         "oci-archive"
     }
+}
+
+/// The image as a `docker save` archive for `docker load`, its one image tagged `tag`: the
+/// configuration and the layers (as they are, compressed or not: `docker load` inflates
+/// them) under their paths in the image, and a `manifest.json` naming them. Docker 20.10
+/// loads no OCI layout (no `manifest.json`), and a `docker save` archive may have no tag or
+/// several images, so every image is written this way. Padded to whole 512-byte sectors (it
+/// becomes a disk).
+pub fn docker_archive(image: &Path, tag: &str) -> Result<Vec<u8>, OciError> {
+    let src = Source::open(image)?;
+    let p = parts(&src)?;
+    let layers: Vec<&str> = p.layers.iter().map(|(_, path)| path.as_str()).collect();
+    let manifest = serde_json::json!([{
+        "Config": p.config_path,
+        "RepoTags": [tag],
+        "Layers": layers,
+    }]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut add = |name: &str, data: &[u8]| -> Result<(), OciError> {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data)
+            .map_err(|e| bad(format!("writing {name} into the docker archive: {e}")))
+    };
+    let mut done = std::collections::BTreeSet::new();
+    for path in std::iter::once(p.config_path.as_str()).chain(layers.iter().copied()) {
+        // A layer may repeat (the same blob twice in a manifest).
+        if done.insert(path) {
+            add(path, &src.read(path)?)?;
+        }
+    }
+    add("manifest.json", manifest.to_string().as_bytes())?;
+    let mut data = b
+        .into_inner()
+        .map_err(|e| bad(format!("writing the docker archive: {e}")))?;
+    data.resize(data.len().next_multiple_of(512), 0);
+    Ok(data)
 }
 
 fn remove(p: &Path) {
@@ -559,5 +630,72 @@ mod tests {
         let junk = d.join("junk.tar");
         std::fs::write(&junk, vec![0x42u8; 3000]).unwrap();
         assert!(unpack(&junk, &d.join("r3")).is_err());
+    }
+
+    /// The members of a tar stream, by path.
+    fn members(data: &[u8]) -> HashMap<String, Vec<u8>> {
+        let mut ar = tar::Archive::new(data);
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let mut v = Vec::new();
+                e.read_to_end(&mut v).unwrap();
+                (e.path().unwrap().to_string_lossy().into_owned(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn docker_archives_name_the_config_and_layers_of_a_layout_or_a_docker_save_with_one_tag() {
+        let d = tmp("docker-archive");
+        let img = d.join("img");
+        let cfg = r#"{"architecture":"arm64","os":"linux","rootfs":{"type":"layers"}}"#;
+        let l1 = gz(&layer(&[("a", "1")]));
+        let l2 = gz(&layer(&[("b", "2")]));
+        layout(&img, cfg, &[l1.clone(), l2.clone()]);
+        let data = docker_archive(&img, "armboard/image:latest").unwrap();
+        assert_eq!(data.len() % 512, 0);
+        let m = members(&data);
+        let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+        let entry = &manifest[0];
+        assert_eq!(manifest.as_array().unwrap().len(), 1);
+        assert_eq!(strings(&entry["RepoTags"]), ["armboard/image:latest"]);
+        let config_path = entry["Config"].as_str().unwrap();
+        assert_eq!(m[config_path], cfg.as_bytes());
+        let layers = strings(&entry["Layers"]);
+        assert_eq!(layers.len(), 2);
+        // The layers as they are in the image (still gzip'd), bottom first.
+        assert_eq!(m[&layers[0]], l1);
+        assert_eq!(m[&layers[1]], l2);
+        // A docker save archive of it (untagged) gets the tag; its paths are kept.
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, body) in [
+            (
+                "manifest.json",
+                br#"[{"Config":"c.json","RepoTags":null,"Layers":["x/layer.tar"]}]"#.to_vec(),
+            ),
+            ("c.json", cfg.as_bytes().to_vec()),
+            ("x/layer.tar", layer(&[("a", "1")])),
+            ("unrelated", b"not copied".to_vec()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, name, &body[..]).unwrap();
+        }
+        let saved = d.join("saved.tar.gz");
+        std::fs::write(&saved, gz(&b.into_inner().unwrap())).unwrap();
+        let m = members(&docker_archive(&saved, "t:1").unwrap());
+        let manifest: Value = serde_json::from_slice(&m["manifest.json"]).unwrap();
+        assert_eq!(strings(&manifest[0]["RepoTags"]), ["t:1"]);
+        assert_eq!(manifest[0]["Config"], "c.json");
+        assert_eq!(strings(&manifest[0]["Layers"]), ["x/layer.tar"]);
+        assert!(m.contains_key("x/layer.tar") && !m.contains_key("unrelated"));
+        // Not an image: an error, no archive.
+        let junk = d.join("junk.tar");
+        std::fs::write(&junk, vec![0x42u8; 3000]).unwrap();
+        assert!(docker_archive(&junk, "t:1").is_err());
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
