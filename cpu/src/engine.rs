@@ -213,6 +213,26 @@ impl Cpu {
         Self::with_engine(model, EngineKind::default())
     }
 
+    /// Whether ARMBOARD_JIT_WORKER chose where the tiered engine compiles (1: on a worker
+    /// thread, 0: inline); when it did not, the machine may ([`Cpu::set_compile_worker`]).
+    pub fn worker_from_env() -> Option<bool> {
+        match std::env::var("ARMBOARD_JIT_WORKER").as_deref() {
+            Ok("1") => Some(true),
+            Ok("0") => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Compile hot blocks on a worker thread (the vCPU interprets them until the code is
+    /// ready) or inline. Pays where a host core would otherwise be idle.
+    pub fn set_compile_worker(&mut self, on: bool) {
+        if self.engine == EngineKind::Tiered {
+            if let Some(j) = &mut self.jit {
+                j.set_background(on);
+            }
+        }
+    }
+
     pub fn with_engine(model: CpuModel, engine: EngineKind) -> Self {
         let interrupt = Arc::new(AtomicBool::new(false));
         let jit = match engine {
@@ -220,9 +240,10 @@ impl Cpu {
             // Every block compiled before it runs, inline: deterministic, for tests.
             EngineKind::Jit => Some(Jit::new(&interrupt)),
             // Hot blocks compiled inline, or on a worker thread with ARMBOARD_JIT_WORKER=1 (it
-            // costs CPU time and gains no wall time on a loaded two-core host; see jit/worker.rs).
-            EngineKind::Tiered => Some(match std::env::var("ARMBOARD_JIT_WORKER").as_deref() {
-                Ok("1") => Jit::with_worker(&interrupt),
+            // costs CPU time and gains no wall time on a loaded two-core host; see jit/worker.rs)
+            // or when the machine asks for it.
+            EngineKind::Tiered => Some(match Self::worker_from_env() {
+                Some(true) => Jit::with_worker(&interrupt),
                 _ => Jit::new(&interrupt),
             }),
         };

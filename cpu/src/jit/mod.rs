@@ -430,6 +430,11 @@ impl Jit {
         Ok(j)
     }
 
+    /// Compile on a worker thread (started at the first request) from now on, or inline.
+    pub fn set_background(&mut self, on: bool) {
+        self.background = on;
+    }
+
     /// Whether the caller should flush: the current generation is full, or the compile
     /// worker was lost.
     pub fn wants_flush(&self) -> bool {
