@@ -28,15 +28,40 @@ const RETIRED_OFF: i32 = offset_of!(CpuState, retired) as i32;
 const LIMIT_OFF: i32 = offset_of!(JitCtx<'static>, limit) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
 
-struct Sigs {
-    load: SigRef,
-    store: SigRef,
-    vmem: SigRef,
-    load_excl: SigRef,
-    store_excl: SigRef,
-    align: SigRef,
-    call: SigRef,
-    call_value: SigRef,
+/// The host functions compiled code calls, by signature. Signatures are imported into the
+/// function only when used (Cranelift computes the ABI of every imported signature).
+#[derive(Clone, Copy)]
+enum Sig {
+    Load,
+    Store,
+    Vmem,
+    LoadExcl,
+    StoreExcl,
+    Align,
+    Call,
+    CallValue,
+}
+
+impl Sig {
+    /// Parameter types after the context pointer, and the return type.
+    fn shape(self, ptr: Type) -> (&'static [Type], Type) {
+        const I32: Type = types::I32;
+        const I64: Type = types::I64;
+        match self {
+            Sig::Load => (&[I64, I32], I64),
+            Sig::Store => (&[I64, I32, I64], I32),
+            Sig::Vmem => (&[I32, I64, I32], I32),
+            Sig::LoadExcl => (&[I64, I32], I32),
+            Sig::StoreExcl => (&[I64, I32, I64, I64], I32),
+            Sig::Align => (&[I64, I32], I32),
+            // The helper's address is pointer-sized: the host is 64-bit.
+            Sig::Call => {
+                debug_assert_eq!(ptr, I64);
+                (&[I64, I32], I32)
+            }
+            Sig::CallValue => (&[I64, I64, I64, I64], I64),
+        }
+    }
 }
 
 pub(super) struct Emitter<'a> {
@@ -57,7 +82,10 @@ pub(super) struct Emitter<'a> {
     fault: Option<cranelift_codegen::ir::Block>,
     /// Constants already made in the current CLIF block: (type, value, SSA value).
     consts: Vec<(Type, u64, Value)>,
-    sigs: Sigs,
+    /// Imported signatures by [`Sig`], and the tail-call one.
+    sigs: [Option<SigRef>; 8],
+    tail_sig: Option<SigRef>,
+    host_cc: CallConv,
     fast: Option<FastMem>,
     /// The inline TLB (system mode; used when `fast` is None).
     pub(super) tlb: Option<TlbFast>,
@@ -75,7 +103,6 @@ pub(super) struct Emitter<'a> {
     pub(super) budgeted: bool,
     /// `state.retired` after this block's instructions, once counted.
     retired: Option<Value>,
-    tail_sig: SigRef,
 }
 
 fn flags() -> MemFlagsData {
@@ -107,25 +134,6 @@ impl<'a> Emitter<'a> {
         fb.seal_block(entry);
         let st = fb.block_params(entry)[0];
         let cx = fb.block_params(entry)[1];
-        let mut mk = |params: &[Type], ret: Type| {
-            let mut s = Signature::new(host_cc);
-            s.params.push(AbiParam::new(ptr));
-            s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-            s.returns.push(AbiParam::new(ret));
-            fb.import_signature(s)
-        };
-        let (i32t, i64t) = (types::I32, types::I64);
-        let sigs = Sigs {
-            load: mk(&[i64t, i32t], i64t),
-            store: mk(&[i64t, i32t, i64t], i32t),
-            vmem: mk(&[i32t, i64t, i32t], i32t),
-            load_excl: mk(&[i64t, i32t], i32t),
-            store_excl: mk(&[i64t, i32t, i64t, i64t], i32t),
-            align: mk(&[i64t, i32t], i32t),
-            call: mk(&[ptr, i32t], i32t),
-            call_value: mk(&[ptr, i64t, i64t, i64t], i64t),
-        };
-        let tail_sig = fb.import_signature(block_signature(ptr));
         Self {
             fb,
             ptr,
@@ -137,7 +145,8 @@ impl<'a> Emitter<'a> {
             has_call: false,
             budgeted: false,
             retired: None,
-            tail_sig,
+            tail_sig: None,
+            host_cc,
             temps: vec![None; ntemps],
             regs: [None; 32],
             dirty: 0,
@@ -146,7 +155,7 @@ impl<'a> Emitter<'a> {
             nzcv_dirty: false,
             fault: None,
             consts: Vec::new(),
-            sigs,
+            sigs: [None; 8],
             fast,
             tlb: None,
             el_tag: None,
@@ -492,7 +501,22 @@ impl<'a> Emitter<'a> {
         self.el_tag = None;
     }
 
-    fn call(&mut self, sig: SigRef, f: usize, args: &[Value]) -> Value {
+    fn sig(&mut self, which: Sig) -> SigRef {
+        if let Some(s) = self.sigs[which as usize] {
+            return s;
+        }
+        let (params, ret) = which.shape(self.ptr);
+        let mut sig = Signature::new(self.host_cc);
+        sig.params.push(AbiParam::new(self.ptr));
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.push(AbiParam::new(ret));
+        let s = self.fb.import_signature(sig);
+        self.sigs[which as usize] = Some(s);
+        s
+    }
+
+    fn call(&mut self, which: Sig, f: usize, args: &[Value]) -> Value {
+        let sig = self.sig(which);
         let fp = self.k(self.ptr, f as i64);
         let mut all = vec![self.cx];
         all.extend_from_slice(args);
@@ -1017,7 +1041,7 @@ impl<'a> Emitter<'a> {
                 let a = self.t(addr);
                 let sz = self.i32c(size as u32);
                 let s = self.call(
-                    self.sigs.load_excl,
+                    Sig::LoadExcl,
                     runtime::jit_load_excl as *const () as usize,
                     &[a, sz],
                 );
@@ -1050,7 +1074,7 @@ impl<'a> Emitter<'a> {
                 };
                 let sz = self.i32c(size as u32);
                 let s = self.call(
-                    self.sigs.store_excl,
+                    Sig::StoreExcl,
                     runtime::jit_store_excl as *const () as usize,
                     &[a, sz, lo, hi],
                 );
@@ -1082,7 +1106,7 @@ impl<'a> Emitter<'a> {
                 self.flush_for_exit_path(|e| {
                     let w = e.i32c(write as u32);
                     let s = e.call(
-                        e.sigs.align,
+                        Sig::Align,
                         runtime::jit_align_fault as *const () as usize,
                         &[a, w],
                     );
@@ -1145,7 +1169,7 @@ impl<'a> Emitter<'a> {
                 let fp = self.k(self.ptr, f as *const () as usize as i64);
                 let iw = self.i32c(insn);
                 let s = self.call(
-                    self.sigs.call,
+                    Sig::Call,
                     runtime::jit_call as *const () as usize,
                     &[fp, iw],
                 );
@@ -1157,7 +1181,7 @@ impl<'a> Emitter<'a> {
                 let fp = self.k(self.ptr, f as *const () as usize as i64);
                 let (a, b, c) = (self.t(a), self.t(b), self.t(c));
                 let v = self.call(
-                    self.sigs.call_value,
+                    Sig::CallValue,
                     runtime::jit_call_value as *const () as usize,
                     &[fp, a, b, c],
                 );
@@ -1261,7 +1285,7 @@ impl<'a> Emitter<'a> {
     ) -> Value {
         let sz = self.i32c(size as u32);
         let v = self.call(
-            self.sigs.load,
+            Sig::Load,
             runtime::jit_load as *const () as usize,
             &[a, sz],
         );
@@ -1286,7 +1310,7 @@ impl<'a> Emitter<'a> {
     ) {
         let sz = self.i32c(size as u32);
         let s = self.call(
-            self.sigs.store,
+            Sig::Store,
             runtime::jit_store as *const () as usize,
             &[a, sz, v],
         );
@@ -1307,7 +1331,7 @@ impl<'a> Emitter<'a> {
         };
         let r = self.i32c(reg as u32);
         let sz = self.i32c(size as u32);
-        let s = self.call(self.sigs.vmem, f, &[r, a, sz]);
+        let s = self.call(Sig::Vmem, f, &[r, a, sz]);
         self.check_or_join(s, pc, join, &[]);
     }
 
@@ -1414,9 +1438,13 @@ impl<'a> Emitter<'a> {
         self.fb.seal_block(ret);
         self.switch(chain);
         let (st, cx) = (self.st, self.cx);
+        let ptr = self.ptr;
+        let tail = *self
+            .tail_sig
+            .get_or_insert_with(|| self.fb.import_signature(block_signature(ptr)));
         self.fb
             .ins()
-            .return_call_indirect(self.tail_sig, code, &[st, cx]);
+            .return_call_indirect(tail, code, &[st, cx]);
         self.switch(ret);
         let c = self.i32c(EXIT_CONTINUE);
         self.fb.ins().return_(&[c]);
