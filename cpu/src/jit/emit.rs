@@ -276,6 +276,9 @@ impl<'a> Emitter<'a> {
     }
 
     fn iadd_k(&mut self, x: Value, k: i64) -> Value {
+        if k == 0 {
+            return x;
+        }
         let c = self.k(self.ty(x), k);
         self.fb.ins().iadd(x, c)
     }
