@@ -1287,11 +1287,7 @@ impl<'a> Emitter<'a> {
         join: Option<cranelift_codegen::ir::Block>,
     ) -> Value {
         let sz = self.i32c(size as u32);
-        let v = self.call(
-            Sig::Load,
-            runtime::jit_load as *const () as usize,
-            &[a, sz],
-        );
+        let v = self.call(Sig::Load, runtime::jit_load as *const () as usize, &[a, sz]);
         let failed = self.fb.ins().load(types::I32, flags(), self.cx, FAILED_OFF);
         let v = if signed && size < 8 {
             let n = self.fb.ins().ireduce(Self::int_type(size), v);
@@ -1445,9 +1441,7 @@ impl<'a> Emitter<'a> {
         let tail = *self
             .tail_sig
             .get_or_insert_with(|| self.fb.import_signature(block_signature(ptr)));
-        self.fb
-            .ins()
-            .return_call_indirect(tail, code, &[st, cx]);
+        self.fb.ins().return_call_indirect(tail, code, &[st, cx]);
         self.switch(ret);
         let c = self.i32c(EXIT_CONTINUE);
         self.fb.ins().return_(&[c]);
