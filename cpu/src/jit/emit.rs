@@ -377,11 +377,16 @@ impl<'a> Emitter<'a> {
         let p1 = self.ushr_k(a, FastMem::PAGE_SHIFT as i64);
         let p1 = self.fb.ins().iadd(perms, p1);
         let b1 = self.fb.ins().uload8(types::I32, flags(), p1, 0);
-        let last = self.iadd_k(a, size as i64 - 1);
-        let p2 = self.ushr_k(last, FastMem::PAGE_SHIFT as i64);
-        let p2 = self.fb.ins().iadd(perms, p2);
-        let b2 = self.fb.ins().uload8(types::I32, flags(), p2, 0);
-        let both = self.fb.ins().band(b1, b2);
+        // A one-byte access is in one page.
+        let both = if size > 1 {
+            let last = self.iadd_k(a, size as i64 - 1);
+            let p2 = self.ushr_k(last, FastMem::PAGE_SHIFT as i64);
+            let p2 = self.fb.ins().iadd(perms, p2);
+            let b2 = self.fb.ins().uload8(types::I32, flags(), p2, 0);
+            self.fb.ins().band(b1, b2)
+        } else {
+            b1
+        };
         let ok = self.band_k(both, need as i64);
         self.fb.ins().brif(ok, fast, &[], slow, &[]);
         self.fb.seal_block(fast);
