@@ -7,9 +7,10 @@ use super::{EXIT_BRK, EXIT_CONTINUE, EXIT_FAULT, EXIT_SVC, EXIT_UNDEFINED, EXIT_
 use crate::ir::{BinOp, Block, Carry, Op, Terminal, UnOp, Width, T};
 use crate::mem::{FastMem, TlbFast};
 use crate::state::CpuState;
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{CondCode, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, BlockArg, InstBuilder, MemFlagsData, SigRef, Signature, Type, Value,
+    types, AbiParam, BlockArg, InstBuilder, InstructionData, MemFlagsData, Opcode, SigRef,
+    Signature, Type, Value,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
@@ -27,15 +28,40 @@ const RETIRED_OFF: i32 = offset_of!(CpuState, retired) as i32;
 const LIMIT_OFF: i32 = offset_of!(JitCtx<'static>, limit) as i32;
 const SCRATCH_OFF: i32 = offset_of!(JitCtx<'static>, scratch) as i32;
 
-struct Sigs {
-    load: SigRef,
-    store: SigRef,
-    vmem: SigRef,
-    load_excl: SigRef,
-    store_excl: SigRef,
-    align: SigRef,
-    call: SigRef,
-    call_value: SigRef,
+/// The host functions compiled code calls, by signature. Signatures are imported into the
+/// function only when used (Cranelift computes the ABI of every imported signature).
+#[derive(Clone, Copy)]
+enum Sig {
+    Load,
+    Store,
+    Vmem,
+    LoadExcl,
+    StoreExcl,
+    Align,
+    Call,
+    CallValue,
+}
+
+impl Sig {
+    /// Parameter types after the context pointer, and the return type.
+    fn shape(self, ptr: Type) -> (&'static [Type], Type) {
+        const I32: Type = types::I32;
+        const I64: Type = types::I64;
+        match self {
+            Sig::Load => (&[I64, I32], I64),
+            Sig::Store => (&[I64, I32, I64], I32),
+            Sig::Vmem => (&[I32, I64, I32], I32),
+            Sig::LoadExcl => (&[I64, I32], I32),
+            Sig::StoreExcl => (&[I64, I32, I64, I64], I32),
+            Sig::Align => (&[I64, I32], I32),
+            // The helper's address is pointer-sized: the host is 64-bit.
+            Sig::Call => {
+                debug_assert_eq!(ptr, I64);
+                (&[I64, I32], I32)
+            }
+            Sig::CallValue => (&[I64, I64, I64, I64], I64),
+        }
+    }
 }
 
 pub(super) struct Emitter<'a> {
@@ -46,10 +72,20 @@ pub(super) struct Emitter<'a> {
     temps: Vec<Option<Value>>,
     regs: [Option<Value>; 32],
     dirty: u32,
+    /// The packed NZCV (an i32, bits 31..28), once computed or loaded.
     nzcv: Option<Value>,
+    /// How the current flags were computed, while that is known: conditions are read from
+    /// it directly, and the packed form is built only when something needs it.
+    lazy: Option<Flags>,
     nzcv_dirty: bool,
-    fault: cranelift_codegen::ir::Block,
-    sigs: Sigs,
+    /// The shared fault exit (parameter: the faulting pc), made on first use.
+    fault: Option<cranelift_codegen::ir::Block>,
+    /// Constants already made in the current CLIF block: (type, value, SSA value).
+    consts: Vec<(Type, u64, Value)>,
+    /// Imported signatures by [`Sig`], and the tail-call one.
+    sigs: [Option<SigRef>; 8],
+    tail_sig: Option<SigRef>,
+    host_cc: CallConv,
     fast: Option<FastMem>,
     /// The inline TLB (system mode; used when `fast` is None).
     pub(super) tlb: Option<TlbFast>,
@@ -67,11 +103,21 @@ pub(super) struct Emitter<'a> {
     pub(super) budgeted: bool,
     /// `state.retired` after this block's instructions, once counted.
     retired: Option<Value>,
-    tail_sig: SigRef,
 }
 
 fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
+}
+
+/// How the current NZCV was computed, at the operation's width (i32 or i64 values).
+#[derive(Debug, Clone, Copy)]
+enum Flags {
+    /// `r = a - m` (the IR's `a + !m + 1`).
+    Sub { a: Value, m: Value, r: Value },
+    /// `r = a + b` (carry in 0).
+    Add { a: Value, b: Value, r: Value },
+    /// N and Z of `r`; C and V clear.
+    Logic { r: Value },
 }
 
 impl<'a> Emitter<'a> {
@@ -88,27 +134,6 @@ impl<'a> Emitter<'a> {
         fb.seal_block(entry);
         let st = fb.block_params(entry)[0];
         let cx = fb.block_params(entry)[1];
-        let fault = fb.create_block();
-        fb.append_block_param(fault, types::I64);
-        let mut mk = |params: &[Type], ret: Type| {
-            let mut s = Signature::new(host_cc);
-            s.params.push(AbiParam::new(ptr));
-            s.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-            s.returns.push(AbiParam::new(ret));
-            fb.import_signature(s)
-        };
-        let (i32t, i64t) = (types::I32, types::I64);
-        let sigs = Sigs {
-            load: mk(&[i64t, i32t], i64t),
-            store: mk(&[i64t, i32t, i64t], i32t),
-            vmem: mk(&[i32t, i64t, i32t], i32t),
-            load_excl: mk(&[i64t, i32t], i32t),
-            store_excl: mk(&[i64t, i32t, i64t, i64t], i32t),
-            align: mk(&[i64t, i32t], i32t),
-            call: mk(&[ptr, i32t], i32t),
-            call_value: mk(&[ptr, i64t, i64t, i64t], i64t),
-        };
-        let tail_sig = fb.import_signature(block_signature(ptr));
         Self {
             fb,
             ptr,
@@ -120,14 +145,17 @@ impl<'a> Emitter<'a> {
             has_call: false,
             budgeted: false,
             retired: None,
-            tail_sig,
+            tail_sig: None,
+            host_cc,
             temps: vec![None; ntemps],
             regs: [None; 32],
             dirty: 0,
             nzcv: None,
+            lazy: None,
             nzcv_dirty: false,
-            fault,
-            sigs,
+            fault: None,
+            consts: Vec::new(),
+            sigs: [None; 8],
             fast,
             tlb: None,
             el_tag: None,
@@ -137,10 +165,127 @@ impl<'a> Emitter<'a> {
     /// Write dirty state back without forgetting it is dirty: for side paths that may leave
     /// the block while the main path keeps its registers in SSA values.
     fn spill(&mut self) {
-        let (dirty, nd) = (self.dirty, self.nzcv_dirty);
+        let (dirty, nd, nzcv, lazy) = (self.dirty, self.nzcv_dirty, self.nzcv, self.lazy);
         self.flush();
         self.dirty = dirty;
         self.nzcv_dirty = nd;
+        self.nzcv = nzcv;
+        self.lazy = lazy;
+    }
+
+    /// Build the packed flags on the main path if a side path is about to need them, so
+    /// they are built once rather than on every side path.
+    fn settle_flags(&mut self) {
+        if self.nzcv_dirty {
+            self.get_nzcv();
+        }
+    }
+
+    /// Continue emitting into `b` (a fresh block: constants of the previous one are not
+    /// visible there).
+    fn switch(&mut self, b: cranelift_codegen::ir::Block) {
+        self.fb.switch_to_block(b);
+        self.consts.clear();
+    }
+
+    /// A constant of type `ty` (bits above its width dropped), shared within the block.
+    fn k(&mut self, ty: Type, v: i64) -> Value {
+        let v = match ty.bits() {
+            64 => v as u64,
+            n => v as u64 & ((1u64 << n) - 1),
+        };
+        if let Some(&(_, _, c)) = self.consts.iter().find(|&&(t, x, _)| t == ty && x == v) {
+            return c;
+        }
+        let c = self.fb.ins().iconst(ty, v as i64);
+        self.consts.push((ty, v, c));
+        c
+    }
+
+    fn ty(&self, v: Value) -> Type {
+        self.fb.func.dfg.value_type(v)
+    }
+
+    /// The constant `v` was made from, if it is one.
+    fn const_of(&self, v: Value) -> Option<u64> {
+        let dfg = &self.fb.func.dfg;
+        let inst = dfg.value_def(v).inst()?;
+        match dfg.insts[inst] {
+            InstructionData::UnaryImm {
+                opcode: Opcode::Iconst,
+                imm,
+            } => Some(imm.bits() as u64),
+            _ => None,
+        }
+    }
+
+    /// `x` if `v` is `bnot x`.
+    fn not_of(&self, v: Value) -> Option<Value> {
+        let dfg = &self.fb.func.dfg;
+        let inst = dfg.value_def(v).inst()?;
+        match dfg.insts[inst] {
+            InstructionData::Unary {
+                opcode: Opcode::Bnot,
+                arg,
+            } => Some(arg),
+            _ => None,
+        }
+    }
+
+    /// `x` if `v` is `uextend.i64 x` of an i32.
+    fn unextended(&self, v: Value) -> Option<Value> {
+        let dfg = &self.fb.func.dfg;
+        let inst = dfg.value_def(v).inst()?;
+        match dfg.insts[inst] {
+            InstructionData::Unary {
+                opcode: Opcode::Uextend,
+                arg,
+            } if dfg.value_type(arg) == types::I32 => Some(arg),
+            _ => None,
+        }
+    }
+
+    fn ushr_k(&mut self, x: Value, k: i64) -> Value {
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().ushr(x, c)
+    }
+
+    fn ishl_k(&mut self, x: Value, k: i64) -> Value {
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().ishl(x, c)
+    }
+
+    fn rotl_k(&mut self, x: Value, k: i64) -> Value {
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().rotl(x, c)
+    }
+
+    fn band_k(&mut self, x: Value, k: i64) -> Value {
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().band(x, c)
+    }
+
+    fn bor_k(&mut self, x: Value, k: i64) -> Value {
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().bor(x, c)
+    }
+
+    fn bxor_k(&mut self, x: Value, k: i64) -> Value {
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().bxor(x, c)
+    }
+
+    fn iadd_k(&mut self, x: Value, k: i64) -> Value {
+        if k == 0 {
+            return x;
+        }
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().iadd(x, c)
+    }
+
+    fn icmp_k(&mut self, cc: IntCC, x: Value, k: i64) -> Value {
+        let c = self.k(self.ty(x), k);
+        self.fb.ins().icmp(cc, x, c)
     }
 
     /// Whether loads and stores have an inline fast path.
@@ -180,31 +325,29 @@ impl<'a> Emitter<'a> {
             Some(v) => v,
             None => {
                 let el = self.fb.ins().uload8(types::I64, flags(), self.st, EL_OFF);
-                let el = self.fb.ins().ishl_imm_u(el, 1);
-                let v = self.fb.ins().bor_imm_u(el, 1);
+                let el = self.ishl_k(el, 1);
+                let v = self.bor_k(el, 1);
                 self.el_tag = Some(v);
                 v
             }
         };
         let mask = (1i64 << tf.index_bits) - 1;
-        let idx = self.fb.ins().ushr_imm_u(a, TlbFast::PAGE_SHIFT as i64);
-        let idx = self.fb.ins().band_imm_u(idx, mask);
-        let off = self
-            .fb
-            .ins()
-            .ishl_imm_u(idx, TlbFast::ENTRY.trailing_zeros() as i64);
+        // ((a >> PAGE_SHIFT) & mask) * ENTRY, as one shift and one mask.
+        let esh = TlbFast::ENTRY.trailing_zeros();
+        let off = self.ushr_k(a, (TlbFast::PAGE_SHIFT - esh) as i64);
+        let off = self.band_k(off, mask << esh);
         let table = if write { tf.write } else { tf.read };
-        let base = self.fb.ins().iconst(self.ptr, table as i64);
+        let base = self.k(self.ptr, table as i64);
         let entry = self.fb.ins().iadd(base, off);
         let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
-        let last = self.fb.ins().iadd_imm_u(a, size as i64 - 1);
-        let page = self.fb.ins().band_imm_u(last, !0xfffi64);
+        let last = self.iadd_k(a, size as i64 - 1);
+        let page = self.band_k(last, !0xfffi64);
         let want = self.fb.ins().bor(page, el_tag);
         let hit = self.fb.ins().icmp(IntCC::Equal, tag, want);
         let fast = self.fb.create_block();
         self.fb.ins().brif(hit, fast, &[], slow, &[]);
         self.fb.seal_block(fast);
-        self.fb.switch_to_block(fast);
+        self.switch(fast);
         let addend = self.fb.ins().load(types::I64, flags(), entry, 8);
         self.fb.ins().iadd(a, addend)
     }
@@ -222,28 +365,33 @@ impl<'a> Emitter<'a> {
     ) -> Value {
         let fast = self.fb.create_block();
         let perm = self.fb.create_block();
-        let in_range = self.fb.ins().icmp_imm_u(
+        let in_range = self.icmp_k(
             IntCC::UnsignedLessThanOrEqual,
             a,
             (fm.limit - size as u64) as i64,
         );
         self.fb.ins().brif(in_range, perm, &[], slow, &[]);
         self.fb.seal_block(perm);
-        self.fb.switch_to_block(perm);
-        let perms = self.fb.ins().iconst(self.ptr, fm.perms as i64);
-        let p1 = self.fb.ins().ushr_imm_u(a, FastMem::PAGE_SHIFT as i64);
+        self.switch(perm);
+        let perms = self.k(self.ptr, fm.perms as i64);
+        let p1 = self.ushr_k(a, FastMem::PAGE_SHIFT as i64);
         let p1 = self.fb.ins().iadd(perms, p1);
         let b1 = self.fb.ins().uload8(types::I32, flags(), p1, 0);
-        let last = self.fb.ins().iadd_imm_u(a, size as i64 - 1);
-        let p2 = self.fb.ins().ushr_imm_u(last, FastMem::PAGE_SHIFT as i64);
-        let p2 = self.fb.ins().iadd(perms, p2);
-        let b2 = self.fb.ins().uload8(types::I32, flags(), p2, 0);
-        let both = self.fb.ins().band(b1, b2);
-        let ok = self.fb.ins().band_imm_u(both, need as i64);
+        // A one-byte access is in one page.
+        let both = if size > 1 {
+            let last = self.iadd_k(a, size as i64 - 1);
+            let p2 = self.ushr_k(last, FastMem::PAGE_SHIFT as i64);
+            let p2 = self.fb.ins().iadd(perms, p2);
+            let b2 = self.fb.ins().uload8(types::I32, flags(), p2, 0);
+            self.fb.ins().band(b1, b2)
+        } else {
+            b1
+        };
+        let ok = self.band_k(both, need as i64);
         self.fb.ins().brif(ok, fast, &[], slow, &[]);
         self.fb.seal_block(fast);
-        self.fb.switch_to_block(fast);
-        let base = self.fb.ins().iconst(self.ptr, fm.base as i64);
+        self.switch(fast);
+        let base = self.k(self.ptr, fm.base as i64);
         self.fb.ins().iadd(base, a)
     }
 
@@ -256,11 +404,11 @@ impl<'a> Emitter<'a> {
     }
 
     fn iconst(&mut self, v: u64) -> Value {
-        self.fb.ins().iconst(types::I64, v as i64)
+        self.k(types::I64, v as i64)
     }
 
     fn i32c(&mut self, v: u32) -> Value {
-        self.fb.ins().iconst(types::I32, v as i64)
+        self.k(types::I32, v as i64)
     }
 
     fn get_reg(&mut self, r: u8) -> Value {
@@ -282,18 +430,57 @@ impl<'a> Emitter<'a> {
         self.dirty |= 1 << r;
     }
 
+    /// The packed NZCV: built from [`Flags`] or loaded, on the current (main) path.
     fn get_nzcv(&mut self) -> Value {
         if let Some(v) = self.nzcv {
             return v;
         }
-        let v = self.fb.ins().load(types::I32, flags(), self.st, NZCV_OFF);
+        let v = match self.lazy {
+            Some(f) => self.pack_flags(f),
+            None => self.fb.ins().load(types::I32, flags(), self.st, NZCV_OFF),
+        };
         self.nzcv = Some(v);
         v
     }
 
     fn set_nzcv(&mut self, v: Value) {
         self.nzcv = Some(v);
+        self.lazy = None;
         self.nzcv_dirty = true;
+    }
+
+    fn set_lazy(&mut self, f: Flags) {
+        self.nzcv = None;
+        self.lazy = Some(f);
+        self.nzcv_dirty = true;
+    }
+
+    /// The packed NZCV of `f`.
+    fn pack_flags(&mut self, f: Flags) -> Value {
+        let (r, cv) = match f {
+            Flags::Sub { a, m, r } => {
+                let c = self.fb.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, a, m);
+                let (_, v) = self.fb.ins().ssub_overflow(a, m);
+                (r, Some((c, v)))
+            }
+            Flags::Add { a, b, r } => {
+                let c = self.fb.ins().icmp(IntCC::UnsignedLessThan, r, a);
+                let (_, v) = self.fb.ins().sadd_overflow(a, b);
+                (r, Some((c, v)))
+            }
+            Flags::Logic { r } => (r, None),
+        };
+        let n = self.icmp_k(IntCC::SignedLessThan, r, 0);
+        let z = self.icmp_k(IntCC::Equal, r, 0);
+        match cv {
+            Some((c, v)) => self.pack_nzcv(n, z, c, v),
+            None => {
+                let nz = self.fb.ins().iadd(n, n);
+                let nz = self.fb.ins().bor(nz, z);
+                let nz = self.fb.ins().uextend(types::I32, nz);
+                self.ishl_k(nz, 30)
+            }
+        }
     }
 
     /// Write dirty registers and flags back to the state.
@@ -308,7 +495,7 @@ impl<'a> Emitter<'a> {
         }
         self.dirty = 0;
         if self.nzcv_dirty {
-            let v = self.nzcv.expect("dirty flags have a value");
+            let v = self.get_nzcv();
             self.fb.ins().store(flags(), v, self.st, NZCV_OFF);
             self.nzcv_dirty = false;
         }
@@ -318,32 +505,77 @@ impl<'a> Emitter<'a> {
     fn invalidate(&mut self) {
         self.regs = [None; 32];
         self.nzcv = None;
+        self.lazy = None;
         self.el_tag = None;
     }
 
-    fn call(&mut self, sig: SigRef, f: usize, args: &[Value]) -> Value {
-        let fp = self.fb.ins().iconst(self.ptr, f as i64);
+    fn sig(&mut self, which: Sig) -> SigRef {
+        if let Some(s) = self.sigs[which as usize] {
+            return s;
+        }
+        let (params, ret) = which.shape(self.ptr);
+        let mut sig = Signature::new(self.host_cc);
+        sig.params.push(AbiParam::new(self.ptr));
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.push(AbiParam::new(ret));
+        let s = self.fb.import_signature(sig);
+        self.sigs[which as usize] = Some(s);
+        s
+    }
+
+    fn call(&mut self, which: Sig, f: usize, args: &[Value]) -> Value {
+        let sig = self.sig(which);
+        let fp = self.k(self.ptr, f as i64);
         let mut all = vec![self.cx];
         all.extend_from_slice(args);
         let inst = self.fb.ins().call_indirect(sig, fp, &all);
         self.fb.inst_results(inst)[0]
     }
 
+    /// The shared fault exit, taking the faulting pc.
+    fn fault_block(&mut self) -> cranelift_codegen::ir::Block {
+        *self.fault.get_or_insert_with(|| {
+            let b = self.fb.create_block();
+            self.fb.append_block_param(b, types::I64);
+            b
+        })
+    }
+
     /// Branch to the fault exit (reporting `pc`) if `status` is non-zero.
     fn check(&mut self, status: Value, pc: u64) {
         let cont = self.fb.create_block();
+        self.check_then(status, pc, cont, &[]);
+        self.fb.seal_block(cont);
+        self.switch(cont);
+    }
+
+    /// Branch to the fault exit (reporting `pc`) if `status` is non-zero, else to `next`.
+    fn check_then(
+        &mut self,
+        status: Value,
+        pc: u64,
+        next: cranelift_codegen::ir::Block,
+        args: &[BlockArg],
+    ) {
         let pcv = self.iconst(pc);
+        let fault = self.fault_block();
         self.fb
             .ins()
-            .brif(status, self.fault, &[BlockArg::Value(pcv)], cont, &[]);
-        self.fb.seal_block(cont);
-        self.fb.switch_to_block(cont);
+            .brif(status, fault, &[BlockArg::Value(pcv)], next, args);
     }
 
     fn narrow(&mut self, w: Width, v: Value) -> Value {
         match w {
             Width::W64 => v,
-            Width::W32 => self.fb.ins().ireduce(types::I32, v),
+            Width::W32 => {
+                if let Some(x) = self.unextended(v) {
+                    x
+                } else if let Some(k) = self.const_of(v) {
+                    self.k(types::I32, k as i64)
+                } else {
+                    self.fb.ins().ireduce(types::I32, v)
+                }
+            }
         }
     }
 
@@ -383,24 +615,24 @@ impl<'a> Emitter<'a> {
             BinOp::UMulH => ins.umulhi(a, b),
             BinOp::SMulH => ins.smulhi(a, b),
             BinOp::UDiv => {
-                let zero = ins.icmp_imm_u(IntCC::Equal, b, 0);
-                let one = self.fb.ins().iconst(ty, 1);
+                let zero = self.icmp_k(IntCC::Equal, b, 0);
+                let one = self.k(ty, 1);
                 let safe = self.fb.ins().select(zero, one, b);
                 let q = self.fb.ins().udiv(a, safe);
-                let z = self.fb.ins().iconst(ty, 0);
+                let z = self.k(ty, 0);
                 self.fb.ins().select(zero, z, q)
             }
             BinOp::SDiv => {
                 // x86 traps on x/0 and MIN/-1; A64 gives 0 and MIN.
-                let zero = ins.icmp_imm_u(IntCC::Equal, b, 0);
-                let m1 = self.fb.ins().icmp_imm_s(IntCC::Equal, b, -1);
+                let zero = self.icmp_k(IntCC::Equal, b, 0);
+                let m1 = self.icmp_k(IntCC::Equal, b, -1);
                 let bad = self.fb.ins().bor(zero, m1);
-                let one = self.fb.ins().iconst(ty, 1);
+                let one = self.k(ty, 1);
                 let safe = self.fb.ins().select(bad, one, b);
                 let q = self.fb.ins().sdiv(a, safe);
                 let neg = self.fb.ins().ineg(a);
                 let q = self.fb.ins().select(m1, neg, q);
-                let z = self.fb.ins().iconst(ty, 0);
+                let z = self.k(ty, 0);
                 self.fb.ins().select(zero, z, q)
             }
             BinOp::Eq | BinOp::Ne | BinOp::Ult | BinOp::Slt => {
@@ -432,10 +664,10 @@ impl<'a> Emitter<'a> {
             UnOp::Rbit => self.fb.ins().bitrev(a),
             UnOp::Rev => self.fb.ins().bswap(a),
             UnOp::Rev16 => {
-                let m = self.fb.ins().iconst(ty, 0x00ff_00ff_00ff_00ffu64 as i64);
+                let m = self.k(ty, 0x00ff_00ff_00ff_00ffu64 as i64);
                 let lo = self.fb.ins().band(a, m);
-                let lo = self.fb.ins().ishl_imm_u(lo, 8);
-                let hi = self.fb.ins().ushr_imm_u(a, 8);
+                let lo = self.ishl_k(lo, 8);
+                let hi = self.ushr_k(a, 8);
                 let hi = self.fb.ins().band(hi, m);
                 self.fb.ins().bor(lo, hi)
             }
@@ -444,7 +676,7 @@ impl<'a> Emitter<'a> {
                     self.fb.ins().bswap(a)
                 } else {
                     let s = self.fb.ins().bswap(a);
-                    self.fb.ins().rotl_imm_u(s, 32)
+                    self.rotl_k(s, 32)
                 }
             }
             UnOp::Sext8 | UnOp::Sext16 | UnOp::Sext32 => {
@@ -460,77 +692,139 @@ impl<'a> Emitter<'a> {
                     self.fb.ins().sextend(ty, n)
                 }
             }
-            UnOp::Zext8 => self.fb.ins().band_imm_u(a, 0xff),
-            UnOp::Zext16 => self.fb.ins().band_imm_u(a, 0xffff),
+            UnOp::Zext8 => self.band_k(a, 0xff),
+            UnOp::Zext16 => self.band_k(a, 0xffff),
             UnOp::Zext32 => {
                 if ty == types::I32 {
                     a
                 } else {
-                    self.fb.ins().band_imm_u(a, 0xffff_ffff)
+                    self.band_k(a, 0xffff_ffff)
                 }
             }
         };
         self.widen(w, r)
     }
 
-    /// a + b + c with NZCV (an i32 in bits 31..28).
-    fn add_flags(&mut self, w: Width, a: Value, b: Value, c: Value) -> (Value, Value) {
-        match w {
-            Width::W32 => {
-                let a32 = self.fb.ins().band_imm_u(a, 0xffff_ffff);
-                let b32 = self.fb.ins().band_imm_u(b, 0xffff_ffff);
-                let s = self.fb.ins().iadd(a32, b32);
-                let wide = self.fb.ins().iadd(s, c);
-                let r = self.fb.ins().band_imm_u(wide, 0xffff_ffff);
-                let carry = self.fb.ins().ushr_imm_u(wide, 32);
-                let x1 = self.fb.ins().bxor(a32, r);
-                let x2 = self.fb.ins().bxor(b32, r);
-                let v = self.fb.ins().band(x1, x2);
-                let v = self.fb.ins().ushr_imm_u(v, 31);
-                let n = self.fb.ins().ushr_imm_u(r, 31);
-                let z = self.fb.ins().icmp_imm_u(IntCC::Equal, r, 0);
-                let z = self.bool64(z);
-                let f = self.pack_nzcv(n, z, carry, v);
-                (r, f)
+    /// `a + b + carry` at width `w` (a 64-bit result), setting the flags.
+    fn add_flags(&mut self, w: Width, a: Value, b: Value, carry: Carry) -> Value {
+        let (a, b) = (self.narrow(w, a), self.narrow(w, b));
+        let ty = self.ty(a);
+        let r = match carry {
+            Carry::Zero => {
+                let r = self.fb.ins().iadd(a, b);
+                self.set_lazy(Flags::Add { a, b, r });
+                r
             }
-            Width::W64 => {
-                let t = self.fb.ins().iadd(b, c);
+            // Subtraction a - m, with b = !m: a constant or a `bnot`.
+            Carry::One if self.const_of(b).is_some() || self.not_of(b).is_some() => {
+                let m = match self.const_of(b) {
+                    Some(k) => self.k(ty, !k as i64),
+                    None => self.not_of(b).expect("checked above"),
+                };
+                let r = self.fb.ins().isub(a, m);
+                self.set_lazy(Flags::Sub { a, m, r });
+                r
+            }
+            Carry::One | Carry::Flag => {
+                let cin = match carry {
+                    Carry::One => self.k(ty, 1),
+                    _ => self.carry_bit(ty),
+                };
+                let t = self.fb.ins().iadd(b, cin);
                 let c1 = self.fb.ins().icmp(IntCC::UnsignedLessThan, t, b);
                 let r = self.fb.ins().iadd(a, t);
                 let c2 = self.fb.ins().icmp(IntCC::UnsignedLessThan, r, a);
-                let carry = self.fb.ins().bor(c1, c2);
-                let carry = self.bool64(carry);
+                let c = self.fb.ins().bor(c1, c2);
                 let x1 = self.fb.ins().bxor(a, r);
                 let x2 = self.fb.ins().bxor(b, r);
-                let v = self.fb.ins().band(x1, x2);
-                let v = self.fb.ins().ushr_imm_u(v, 63);
-                let n = self.fb.ins().ushr_imm_u(r, 63);
-                let z = self.fb.ins().icmp_imm_u(IntCC::Equal, r, 0);
-                let z = self.bool64(z);
-                let f = self.pack_nzcv(n, z, carry, v);
-                (r, f)
+                let x = self.fb.ins().band(x1, x2);
+                let v = self.icmp_k(IntCC::SignedLessThan, x, 0);
+                let n = self.icmp_k(IntCC::SignedLessThan, r, 0);
+                let z = self.icmp_k(IntCC::Equal, r, 0);
+                let f = self.pack_nzcv(n, z, c, v);
+                self.set_nzcv(f);
+                r
             }
-        }
+        };
+        self.widen(w, r)
     }
 
-    /// Four 0/1 i64 values into NZCV (i32).
+    /// Four 0/1 i8 values into NZCV (i32, bits 31..28).
     fn pack_nzcv(&mut self, n: Value, z: Value, c: Value, v: Value) -> Value {
-        let n = self.fb.ins().ishl_imm_u(n, 3);
-        let z = self.fb.ins().ishl_imm_u(z, 2);
-        let c = self.fb.ins().ishl_imm_u(c, 1);
-        let nz = self.fb.ins().bor(n, z);
-        let cv = self.fb.ins().bor(c, v);
-        let all = self.fb.ins().bor(nz, cv);
-        let all = self.fb.ins().ireduce(types::I32, all);
-        self.fb.ins().ishl_imm_u(all, 28)
+        let x = self.fb.ins().iadd(n, n);
+        let x = self.fb.ins().bor(x, z);
+        let x = self.fb.ins().iadd(x, x);
+        let x = self.fb.ins().bor(x, c);
+        let x = self.fb.ins().iadd(x, x);
+        let x = self.fb.ins().bor(x, v);
+        let x = self.fb.ins().uextend(types::I32, x);
+        self.ishl_k(x, 28)
+    }
+
+    /// The C flag as a 0/1 value of type `ty`.
+    fn carry_bit(&mut self, ty: Type) -> Value {
+        let c = match self.lazy {
+            Some(Flags::Sub { a, m, .. }) => {
+                self.fb.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, a, m)
+            }
+            Some(Flags::Add { a, r, .. }) => self.fb.ins().icmp(IntCC::UnsignedLessThan, r, a),
+            Some(Flags::Logic { .. }) => return self.k(ty, 0),
+            None => {
+                let f = self.get_nzcv();
+                let s = self.ushr_k(f, 29);
+                let b = self.band_k(s, 1);
+                return match ty.bits() {
+                    32 => b,
+                    _ => self.fb.ins().uextend(ty, b),
+                };
+            }
+        };
+        self.fb.ins().uextend(ty, c)
+    }
+
+    /// Condition `c` (an A64 condition without its invert bit) straight from how the flags
+    /// were computed, inverted if `inv`, when that is one compare.
+    fn lazy_cond(&mut self, f: Flags, c: u8, inv: bool) -> Option<Value> {
+        let cc = |base: IntCC| if inv { base.complement() } else { base };
+        let v = match (f, c) {
+            (Flags::Sub { a, m, .. }, 0 | 1 | 4 | 5 | 6) => {
+                let base = match c {
+                    0 => IntCC::Equal,
+                    1 => IntCC::UnsignedGreaterThanOrEqual,
+                    4 => IntCC::UnsignedGreaterThan,
+                    5 => IntCC::SignedGreaterThanOrEqual,
+                    _ => IntCC::SignedGreaterThan,
+                };
+                self.fb.ins().icmp(cc(base), a, m)
+            }
+            (Flags::Add { a, r, .. }, 1) => self.fb.ins().icmp(cc(IntCC::UnsignedLessThan), r, a),
+            (Flags::Add { r, .. } | Flags::Logic { r }, 0) => self.icmp_k(cc(IntCC::Equal), r, 0),
+            (Flags::Sub { r, .. } | Flags::Add { r, .. } | Flags::Logic { r }, 2) => {
+                self.icmp_k(cc(IntCC::SignedLessThan), r, 0)
+            }
+            // C and V clear: CS, VS and HI never hold; GE is N clear, GT also Z clear.
+            (Flags::Logic { .. }, 1 | 3 | 4) => self.k(types::I8, inv as i64),
+            (Flags::Logic { r }, 5) => self.icmp_k(cc(IntCC::SignedGreaterThanOrEqual), r, 0),
+            (Flags::Logic { r }, 6) => self.icmp_k(cc(IntCC::SignedGreaterThan), r, 0),
+            _ => return None,
+        };
+        Some(v)
     }
 
     /// An i8 0/1 for A64 condition `cond` on the current flags.
     fn cond(&mut self, cond: u8) -> Value {
+        if cond >> 1 == 7 {
+            return self.k(types::I8, 1);
+        }
+        if let Some(f) = self.lazy {
+            if let Some(v) = self.lazy_cond(f, cond >> 1, cond & 1 == 1) {
+                return v;
+            }
+        }
         let f = self.get_nzcv();
         let bit = |e: &mut Self, n: i64| {
-            let s = e.fb.ins().ushr_imm_u(f, n);
-            e.fb.ins().band_imm_u(s, 1)
+            let s = e.ushr_k(f, n);
+            e.band_k(s, 1)
         };
         let r = match cond >> 1 {
             0 => bit(self, 30),
@@ -546,7 +840,7 @@ impl<'a> Emitter<'a> {
                 let n = bit(self, 31);
                 let v = bit(self, 28);
                 let x = self.fb.ins().bxor(n, v);
-                let ge = self.fb.ins().bxor_imm_u(x, 1);
+                let ge = self.bxor_k(x, 1);
                 if cond >> 1 == 6 {
                     let z = bit(self, 30);
                     self.fb.ins().band_not(ge, z)
@@ -554,10 +848,10 @@ impl<'a> Emitter<'a> {
                     ge
                 }
             }
-            _ => self.fb.ins().iconst(types::I32, 1),
+            _ => self.k(types::I32, 1),
         };
         let r = if cond & 1 == 1 && cond != 0xf {
-            self.fb.ins().bxor_imm_u(r, 1)
+            self.bxor_k(r, 1)
         } else {
             r
         };
@@ -575,7 +869,7 @@ impl<'a> Emitter<'a> {
             .fb
             .ins()
             .load(types::I64, flags(), self.st, RETIRED_OFF);
-        let n = self.fb.ins().iadd_imm_u(n, b.len as i64);
+        let n = self.iadd_k(n, b.len as i64);
         self.fb.ins().store(flags(), n, self.st, RETIRED_OFF);
         self.retired = Some(n);
         let mut insn = 0usize;
@@ -588,12 +882,14 @@ impl<'a> Emitter<'a> {
         }
         self.terminal(&b.terminal);
         // The shared fault exit: state.pc = the faulting instruction.
-        self.fb.switch_to_block(self.fault);
-        self.fb.seal_block(self.fault);
-        let pc = self.fb.block_params(self.fault)[0];
-        self.fb.ins().store(flags(), pc, self.st, PC_OFF);
-        let code = self.i32c(EXIT_FAULT);
-        self.fb.ins().return_(&[code]);
+        if let Some(fault) = self.fault {
+            self.switch(fault);
+            self.fb.seal_block(fault);
+            let pc = self.fb.block_params(fault)[0];
+            self.fb.ins().store(flags(), pc, self.st, PC_OFF);
+            let code = self.i32c(EXIT_FAULT);
+            self.fb.ins().return_(&[code]);
+        }
     }
 
     fn op(&mut self, op: &Op, pc: u64) {
@@ -632,18 +928,16 @@ impl<'a> Emitter<'a> {
                 carry,
             } => {
                 let (a, b) = (self.t(a), self.t(b));
-                let c = self.carry(carry);
-                let (r, f) = self.add_flags(w, a, b, c);
-                self.set_nzcv(f);
+                let r = self.add_flags(w, a, b, carry);
                 self.def(dst, r);
             }
             Op::Adc { w, dst, a, b } => {
                 let (a, b) = (self.t(a), self.t(b));
-                let c = self.carry(Carry::Flag);
+                let c = self.carry_bit(types::I64);
                 let s = self.fb.ins().iadd(a, b);
                 let s = self.fb.ins().iadd(s, c);
                 let r = if w == Width::W32 {
-                    self.fb.ins().band_imm_u(s, 0xffff_ffff)
+                    self.band_k(s, 0xffff_ffff)
                 } else {
                     s
                 };
@@ -651,15 +945,8 @@ impl<'a> Emitter<'a> {
             }
             Op::LogicFlags { w, src } => {
                 let v = self.t(src);
-                let v = self.narrow(w, v);
-                let sh = if w == Width::W32 { 31 } else { 63 };
-                let n = self.fb.ins().ushr_imm_u(v, sh);
-                let n = self.widen(w, n);
-                let z = self.fb.ins().icmp_imm_u(IntCC::Equal, v, 0);
-                let z = self.bool64(z);
-                let zero = self.iconst(0);
-                let f = self.pack_nzcv(n, z, zero, zero);
-                self.set_nzcv(f);
+                let r = self.narrow(w, v);
+                self.set_lazy(Flags::Logic { r });
             }
             Op::GetNzcv { dst } => {
                 let f = self.get_nzcv();
@@ -669,7 +956,7 @@ impl<'a> Emitter<'a> {
             Op::SetNzcv { src } => {
                 let v = self.t(src);
                 let v = self.fb.ins().ireduce(types::I32, v);
-                let v = self.fb.ins().band_imm_u(v, 0xf000_0000i64);
+                let v = self.band_k(v, 0xf000_0000i64);
                 self.set_nzcv(v);
             }
             Op::Cond { dst, cond } => {
@@ -690,6 +977,7 @@ impl<'a> Emitter<'a> {
             } => {
                 let a = self.t(addr);
                 let v = if self.has_fast() {
+                    self.settle_flags();
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
                     self.fb.append_block_param(join, types::I64);
@@ -697,43 +985,43 @@ impl<'a> Emitter<'a> {
                     let v = self.host_load(host, size, signed);
                     self.fb.ins().jump(join, &[BlockArg::Value(v)]);
                     self.fb.seal_block(slow);
-                    self.fb.switch_to_block(slow);
+                    self.switch(slow);
                     self.spill();
-                    let v = self.slow_load(a, size, signed, pc);
-                    self.fb.ins().jump(join, &[BlockArg::Value(v)]);
+                    self.slow_load(a, size, signed, pc, Some(join));
                     self.fb.seal_block(join);
-                    self.fb.switch_to_block(join);
+                    self.switch(join);
                     self.fb.block_params(join)[0]
                 } else {
                     self.flush();
-                    self.slow_load(a, size, signed, pc)
+                    self.slow_load(a, size, signed, pc, None)
                 };
                 self.def(dst, v);
             }
             Op::Store { addr, src, size } => {
                 let (a, v) = (self.t(addr), self.t(src));
                 if self.has_fast() {
+                    self.settle_flags();
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
                     let host = self.fast_host(a, size, FastMem::WRITE, slow);
                     self.host_store(host, v, size);
                     self.fb.ins().jump(join, &[]);
                     self.fb.seal_block(slow);
-                    self.fb.switch_to_block(slow);
+                    self.switch(slow);
                     self.spill();
-                    self.slow_store(a, v, size, pc);
-                    self.fb.ins().jump(join, &[]);
+                    self.slow_store(a, v, size, pc, Some(join));
                     self.fb.seal_block(join);
-                    self.fb.switch_to_block(join);
+                    self.switch(join);
                 } else {
                     self.flush();
-                    self.slow_store(a, v, size, pc);
+                    self.slow_store(a, v, size, pc, None);
                 }
             }
             Op::LoadV { reg, addr, size } | Op::StoreV { reg, addr, size } => {
                 let load = matches!(op, Op::LoadV { .. });
                 let a = self.t(addr);
                 if self.has_fast() {
+                    self.settle_flags();
                     let slow = self.fb.create_block();
                     let join = self.fb.create_block();
                     let need = if load { FastMem::READ } else { FastMem::WRITE };
@@ -741,15 +1029,14 @@ impl<'a> Emitter<'a> {
                     self.host_vec(host, reg, size, load);
                     self.fb.ins().jump(join, &[]);
                     self.fb.seal_block(slow);
-                    self.fb.switch_to_block(slow);
+                    self.switch(slow);
                     self.spill();
-                    self.slow_vec(a, reg, size, load, pc);
-                    self.fb.ins().jump(join, &[]);
+                    self.slow_vec(a, (reg, size, load), pc, Some(join));
                     self.fb.seal_block(join);
-                    self.fb.switch_to_block(join);
+                    self.switch(join);
                 } else {
                     self.flush();
-                    self.slow_vec(a, reg, size, load, pc);
+                    self.slow_vec(a, (reg, size, load), pc, None);
                 }
             }
             Op::LoadExcl {
@@ -762,7 +1049,7 @@ impl<'a> Emitter<'a> {
                 let a = self.t(addr);
                 let sz = self.i32c(size as u32);
                 let s = self.call(
-                    self.sigs.load_excl,
+                    Sig::LoadExcl,
                     runtime::jit_load_excl as *const () as usize,
                     &[a, sz],
                 );
@@ -795,7 +1082,7 @@ impl<'a> Emitter<'a> {
                 };
                 let sz = self.i32c(size as u32);
                 let s = self.call(
-                    self.sigs.store_excl,
+                    Sig::StoreExcl,
                     runtime::jit_store_excl as *const () as usize,
                     &[a, sz, lo, hi],
                 );
@@ -807,7 +1094,7 @@ impl<'a> Emitter<'a> {
                 self.def(status, r);
             }
             Op::ClearExcl => {
-                let z = self.fb.ins().iconst(types::I8, 0);
+                let z = self.k(types::I8, 0);
                 self.fb.ins().store(
                     flags(),
                     z,
@@ -818,25 +1105,26 @@ impl<'a> Emitter<'a> {
             }
             Op::CheckAlign { addr, size, write } => {
                 let a = self.t(addr);
-                let low = self.fb.ins().band_imm_u(a, size as i64 - 1);
+                let low = self.band_k(a, size as i64 - 1);
                 let bad = self.fb.create_block();
                 let ok = self.fb.create_block();
                 self.fb.ins().brif(low, bad, &[], ok, &[]);
                 self.fb.seal_block(bad);
-                self.fb.switch_to_block(bad);
+                self.switch(bad);
                 self.flush_for_exit_path(|e| {
                     let w = e.i32c(write as u32);
                     let s = e.call(
-                        e.sigs.align,
+                        Sig::Align,
                         runtime::jit_align_fault as *const () as usize,
                         &[a, w],
                     );
                     let _ = s;
                     let pcv = e.iconst(pc);
-                    e.fb.ins().jump(e.fault, &[BlockArg::Value(pcv)]);
+                    let fault = e.fault_block();
+                    e.fb.ins().jump(fault, &[BlockArg::Value(pcv)]);
                 });
                 self.fb.seal_block(ok);
-                self.fb.switch_to_block(ok);
+                self.switch(ok);
             }
             Op::Fence => {
                 self.fb.ins().fence();
@@ -875,9 +1163,9 @@ impl<'a> Emitter<'a> {
                 let off = Self::v_off(reg, 1, 0);
                 let v = self.t(src);
                 let v = match esize {
-                    1 => self.fb.ins().band_imm_u(v, 0xff),
-                    2 => self.fb.ins().band_imm_u(v, 0xffff),
-                    4 => self.fb.ins().band_imm_u(v, 0xffff_ffff),
+                    1 => self.band_k(v, 0xff),
+                    2 => self.band_k(v, 0xffff),
+                    4 => self.band_k(v, 0xffff_ffff),
                     _ => v,
                 };
                 let z = self.iconst(0);
@@ -886,13 +1174,10 @@ impl<'a> Emitter<'a> {
             }
             Op::Call { f, insn } => {
                 self.flush();
-                let fp = self
-                    .fb
-                    .ins()
-                    .iconst(self.ptr, f as *const () as usize as i64);
+                let fp = self.k(self.ptr, f as *const () as usize as i64);
                 let iw = self.i32c(insn);
                 let s = self.call(
-                    self.sigs.call,
+                    Sig::Call,
                     runtime::jit_call as *const () as usize,
                     &[fp, iw],
                 );
@@ -901,13 +1186,10 @@ impl<'a> Emitter<'a> {
             }
             Op::CallValue { f, dst, a, b, c } => {
                 self.flush();
-                let fp = self
-                    .fb
-                    .ins()
-                    .iconst(self.ptr, f as *const () as usize as i64);
+                let fp = self.k(self.ptr, f as *const () as usize as i64);
                 let (a, b, c) = (self.t(a), self.t(b), self.t(c));
                 let v = self.call(
-                    self.sigs.call_value,
+                    Sig::CallValue,
                     runtime::jit_call_value as *const () as usize,
                     &[fp, a, b, c],
                 );
@@ -921,11 +1203,13 @@ impl<'a> Emitter<'a> {
     /// without disturbing the main path's bookkeeping.
     fn flush_for_exit_path(&mut self, f: impl FnOnce(&mut Self)) {
         let (regs, dirty, nzcv, nd) = (self.regs, self.dirty, self.nzcv, self.nzcv_dirty);
+        let lazy = self.lazy;
         self.flush();
         f(self);
         self.regs = regs;
         self.dirty = dirty;
         self.nzcv = nzcv;
+        self.lazy = lazy;
         self.nzcv_dirty = nd;
     }
 
@@ -983,34 +1267,67 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    fn slow_load(&mut self, a: Value, size: u8, signed: bool, pc: u64) -> Value {
+    /// After a memory call with status `s`: on to `join` (with `args`) if given, else to a
+    /// new block; the fault exit if `s` is non-zero.
+    fn check_or_join(
+        &mut self,
+        s: Value,
+        pc: u64,
+        join: Option<cranelift_codegen::ir::Block>,
+        args: &[BlockArg],
+    ) {
+        match join {
+            Some(j) => self.check_then(s, pc, j, args),
+            None => self.check(s, pc),
+        }
+    }
+
+    /// The load through the memory; with `join`, the value goes there as its parameter.
+    fn slow_load(
+        &mut self,
+        a: Value,
+        size: u8,
+        signed: bool,
+        pc: u64,
+        join: Option<cranelift_codegen::ir::Block>,
+    ) -> Value {
         let sz = self.i32c(size as u32);
-        let v = self.call(
-            self.sigs.load,
-            runtime::jit_load as *const () as usize,
-            &[a, sz],
-        );
+        let v = self.call(Sig::Load, runtime::jit_load as *const () as usize, &[a, sz]);
         let failed = self.fb.ins().load(types::I32, flags(), self.cx, FAILED_OFF);
-        self.check(failed, pc);
-        if signed && size < 8 {
+        let v = if signed && size < 8 {
             let n = self.fb.ins().ireduce(Self::int_type(size), v);
             self.fb.ins().sextend(types::I64, n)
         } else {
             v
-        }
+        };
+        self.check_or_join(failed, pc, join, &[BlockArg::Value(v)]);
+        v
     }
 
-    fn slow_store(&mut self, a: Value, v: Value, size: u8, pc: u64) {
+    fn slow_store(
+        &mut self,
+        a: Value,
+        v: Value,
+        size: u8,
+        pc: u64,
+        join: Option<cranelift_codegen::ir::Block>,
+    ) {
         let sz = self.i32c(size as u32);
         let s = self.call(
-            self.sigs.store,
+            Sig::Store,
             runtime::jit_store as *const () as usize,
             &[a, sz, v],
         );
-        self.check(s, pc);
+        self.check_or_join(s, pc, join, &[]);
     }
 
-    fn slow_vec(&mut self, a: Value, reg: u8, size: u8, load: bool, pc: u64) {
+    fn slow_vec(
+        &mut self,
+        a: Value,
+        (reg, size, load): (u8, u8, bool),
+        pc: u64,
+        join: Option<cranelift_codegen::ir::Block>,
+    ) {
         let f = if load {
             runtime::jit_load_v as *const () as usize
         } else {
@@ -1018,21 +1335,8 @@ impl<'a> Emitter<'a> {
         };
         let r = self.i32c(reg as u32);
         let sz = self.i32c(size as u32);
-        let s = self.call(self.sigs.vmem, f, &[r, a, sz]);
-        self.check(s, pc);
-    }
-
-    fn carry(&mut self, c: Carry) -> Value {
-        match c {
-            Carry::Zero => self.iconst(0),
-            Carry::One => self.iconst(1),
-            Carry::Flag => {
-                let f = self.get_nzcv();
-                let s = self.fb.ins().ushr_imm_u(f, 29);
-                let b = self.fb.ins().band_imm_u(s, 1);
-                self.fb.ins().uextend(types::I64, b)
-            }
-        }
+        let s = self.call(Sig::Vmem, f, &[r, a, sz]);
+        self.check_or_join(s, pc, join, &[]);
     }
 
     fn exit(&mut self, pc: Value, code: u32) {
@@ -1048,7 +1352,7 @@ impl<'a> Emitter<'a> {
         self.flush();
         self.fb.ins().store(flags(), pc, self.st, PC_OFF);
         let target = self.fb.ins().load(types::I64, flags(), slot, 0);
-        let have = self.fb.ins().icmp_imm_u(IntCC::NotEqual, target, 0);
+        let have = self.icmp_k(IntCC::NotEqual, target, 0);
         match self.jcache {
             // An empty slot (a target in another page, or not compiled yet) falls back on
             // the jump cache.
@@ -1064,19 +1368,19 @@ impl<'a> Emitter<'a> {
 
     /// Look `pc` up in the jump cache: (hit at the current exec epoch, its code).
     fn probe_jcache(&mut self, pc: Value, table: usize, epoch: usize) -> (Value, Value) {
-        let idx = self.fb.ins().ushr_imm_u(pc, 2);
-        let idx = self.fb.ins().band_imm_u(idx, JCACHE_ENTRIES as i64 - 1);
-        let off = self.fb.ins().ishl_imm_u(idx, 5);
-        let base = self.fb.ins().iconst(self.ptr, table as i64);
+        let idx = self.ushr_k(pc, 2);
+        let idx = self.band_k(idx, JCACHE_ENTRIES as i64 - 1);
+        let off = self.ishl_k(idx, 5);
+        let base = self.k(self.ptr, table as i64);
         let entry = self.fb.ins().iadd(base, off);
         let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
         let ep = self.fb.ins().load(types::I64, flags(), entry, 8);
         let code = self.fb.ins().load(types::I64, flags(), entry, 16);
-        let ea = self.fb.ins().iconst(self.ptr, epoch as i64);
+        let ea = self.k(self.ptr, epoch as i64);
         let now = self.fb.ins().load(types::I64, MemFlagsData::new(), ea, 0);
         let same_pc = self.fb.ins().icmp(IntCC::Equal, tag, pc);
         let same_ep = self.fb.ins().icmp(IntCC::Equal, ep, now);
-        let compiled = self.fb.ins().icmp_imm_u(IntCC::NotEqual, code, 0);
+        let compiled = self.icmp_k(IntCC::NotEqual, code, 0);
         let hit = self.fb.ins().band(same_pc, same_ep);
         (self.fb.ins().band(hit, compiled), code)
     }
@@ -1094,10 +1398,10 @@ impl<'a> Emitter<'a> {
     fn exit_indirect(&mut self, pc: Value, table: usize, interrupt: usize) {
         self.flush();
         self.fb.ins().store(flags(), pc, self.st, PC_OFF);
-        let idx = self.fb.ins().ushr_imm_u(pc, 2);
-        let idx = self.fb.ins().band_imm_u(idx, LOOKUP_ENTRIES as i64 - 1);
-        let off = self.fb.ins().ishl_imm_u(idx, 4);
-        let base = self.fb.ins().iconst(self.ptr, table as i64);
+        let idx = self.ushr_k(pc, 2);
+        let idx = self.band_k(idx, LOOKUP_ENTRIES as i64 - 1);
+        let off = self.ishl_k(idx, 4);
+        let base = self.k(self.ptr, table as i64);
         let entry = self.fb.ins().iadd(base, off);
         let tag = self.fb.ins().load(types::I64, flags(), entry, 0);
         let code = self.fb.ins().load(types::I64, flags(), entry, 8);
@@ -1110,7 +1414,7 @@ impl<'a> Emitter<'a> {
     /// also returns when the helper asked for an instruction-cache flush (IC IVAU), so the
     /// dispatcher drops stale code before anything else runs.
     fn tail_call_if(&mut self, ok: Value, code: Value, interrupt: usize) {
-        let flag = self.fb.ins().iconst(self.ptr, interrupt as i64);
+        let flag = self.k(self.ptr, interrupt as i64);
         let mut pending = self
             .fb
             .ins()
@@ -1122,7 +1426,7 @@ impl<'a> Emitter<'a> {
                 .uload8(types::I32, MemFlagsData::new(), self.st, PENDING_OFF);
             pending = self.fb.ins().bor(pending, ic);
         }
-        let quiet = self.fb.ins().icmp_imm_u(IntCC::Equal, pending, 0);
+        let quiet = self.icmp_k(IntCC::Equal, pending, 0);
         let mut go = self.fb.ins().band(ok, quiet);
         if let (true, Some(n)) = (self.budgeted, self.retired) {
             // The instruction budget: stop chaining once it is spent, so the dispatcher
@@ -1136,12 +1440,14 @@ impl<'a> Emitter<'a> {
         self.fb.ins().brif(go, chain, &[], ret, &[]);
         self.fb.seal_block(chain);
         self.fb.seal_block(ret);
-        self.fb.switch_to_block(chain);
+        self.switch(chain);
         let (st, cx) = (self.st, self.cx);
-        self.fb
-            .ins()
-            .return_call_indirect(self.tail_sig, code, &[st, cx]);
-        self.fb.switch_to_block(ret);
+        let ptr = self.ptr;
+        let tail = *self
+            .tail_sig
+            .get_or_insert_with(|| self.fb.import_signature(block_signature(ptr)));
+        self.fb.ins().return_call_indirect(tail, code, &[st, cx]);
+        self.switch(ret);
         let c = self.i32c(EXIT_CONTINUE);
         self.fb.ins().return_(&[c]);
     }
