@@ -14,26 +14,33 @@ const GW_IP: [u8; 4] = [10, 0, 2, 2];
 /// Linux's small receive buffer: header plus GOOD_PACKET_LEN (1518).
 const RX_BUF: u32 = (HDR_LEN + 1518) as u32;
 
+/// Frames the guest sent, and frames waiting for it.
+#[derive(Default)]
+struct Frames {
+    sent: Vec<Vec<u8>>,
+    waiting: VecDeque<Vec<u8>>,
+}
+
 /// A backend the test feeds and watches.
 #[derive(Clone, Default)]
-struct Wire(Arc<Mutex<(Vec<Vec<u8>>, VecDeque<Vec<u8>>)>>);
+struct Wire(Arc<Mutex<Frames>>);
 impl NetBackend for Wire {
     fn send(&mut self, frame: &[u8]) {
-        self.0.lock().unwrap().0.push(frame.to_vec());
+        self.0.lock().unwrap().sent.push(frame.to_vec());
     }
     fn recv(&mut self) -> Option<Vec<u8>> {
-        self.0.lock().unwrap().1.pop_front()
+        self.0.lock().unwrap().waiting.pop_front()
     }
 }
 impl Wire {
     fn inject(&self, f: Vec<u8>) {
-        self.0.lock().unwrap().1.push_back(f);
+        self.0.lock().unwrap().waiting.push_back(f);
     }
     fn sent(&self) -> Vec<Vec<u8>> {
-        std::mem::take(&mut self.0.lock().unwrap().0)
+        std::mem::take(&mut self.0.lock().unwrap().sent)
     }
     fn waiting(&self) -> usize {
-        self.0.lock().unwrap().1.len()
+        self.0.lock().unwrap().waiting.len()
     }
 }
 
