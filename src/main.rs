@@ -84,6 +84,14 @@ enum Machine {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Net {
+    /// The built-in user network: a gateway at 10.0.2.2 that answers ARP and ping.
+    User,
+    /// No network card.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum Clock {
     /// Guest timers follow the host's clock.
     Host,
@@ -127,6 +135,10 @@ struct BootArgs {
     /// A disk image for a virtio-blk device: FILE or FILE,readonly (repeatable).
     #[arg(long)]
     drive: Vec<String>,
+    /// The virt board's NIC (virtio-net, MAC 52:54:00:12:34:56): `user` connects it to the
+    /// built-in user network, `none` leaves it out. A Pi has its on-board Ethernet.
+    #[arg(long, value_enum, default_value = "user")]
+    net: Net,
     /// Execution engine.
     #[arg(long, value_enum, default_value = "tiered")]
     engine: Engine,
@@ -178,6 +190,10 @@ fn boot(a: BootArgs) -> anyhow::Result<i32> {
             cfg.dtb = a.dtb;
             cfg.engine = a.engine.into();
             cfg.timeout = a.timeout.map(std::time::Duration::from_secs);
+            cfg.net = match a.net {
+                Net::User => virt::Net::User,
+                Net::None => virt::Net::None,
+            };
             for d in a.drive {
                 let (path, opts) = d.split_once(',').unwrap_or((&d, ""));
                 let readonly = match opts {

@@ -197,3 +197,55 @@ fn bad_boot_inputs_give_clear_errors() {
         "bad.dtb",
     );
 }
+
+/// Modules of the network check: the transport and the NIC driver (its failover
+/// dependencies come along).
+const NET_MODULES: &[&str] = &["virtio_mmio", "virtio_net"];
+
+/// The network check's /init: configure eth0 by hand, ping the user network's gateway.
+const NET_INIT: &str = r#"#!/bin/sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+@MODULES@
+echo ARMBOARD-BOOT-OK
+for i in $(seq 1 30); do [ -e /sys/class/net/eth0 ] && break; sleep 1; done
+echo "mac=$(cat /sys/class/net/eth0/address)"
+echo "driver=$(basename "$(readlink /sys/class/net/eth0/device/driver)")"
+ip addr add 10.0.2.15/24 dev eth0
+ip link set eth0 up
+if ping -c 1 -W 10 10.0.2.2; then echo "ping=ok"; else echo "ping=failed"; fi
+echo "rx=$(cat /sys/class/net/eth0/statistics/rx_packets) tx=$(cat /sys/class/net/eth0/statistics/tx_packets)"
+echo ARMBOARD-DONE
+poweroff -f
+"#;
+
+#[test]
+fn virtio_net_pings_the_user_network_gateway() {
+    let k = board::kernel();
+    let initrd = work_dir().join("net-initrd.cpio.gz");
+    board::busybox_initramfs(&k, NET_INIT, NET_MODULES, &initrd);
+    let out = board::armboard_ok(
+        &[
+            "boot",
+            "--machine",
+            "virt",
+            "--smp",
+            "2",
+            "--memory",
+            "512M",
+            "--kernel",
+            k.image.to_str().unwrap(),
+            "--initrd",
+            initrd.to_str().unwrap(),
+            "--append",
+            "console=ttyAMA0 panic=-1",
+        ],
+        "ARMBOARD-DONE",
+    );
+    assert_eq!(value(&out, "mac="), "52:54:00:12:34:56");
+    // The virtio device's driver; the NIC sits on a virtio bus device.
+    assert_eq!(value(&out, "driver="), "virtio_net");
+    assert_eq!(value(&out, "ping="), "ok", "{out}");
+}

@@ -24,6 +24,15 @@ pub struct Drive {
     pub readonly: bool,
 }
 
+/// What the board's NIC (a virtio-net transport) is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// The built-in user network: a gateway at 10.0.2.2 answering ARP and ping.
+    User,
+    /// No NIC.
+    None,
+}
+
 /// The RTC's start under [`ClockKind::Icount`]: 2024-01-01 00:00:00 UTC.
 pub const ICOUNT_EPOCH: u32 = 1_704_067_200;
 
@@ -41,6 +50,7 @@ pub struct Machine {
     pub append: Option<String>,
     pub dtb: Option<PathBuf>,
     pub drives: Vec<Drive>,
+    pub net: Net,
     pub engine: EngineKind,
     pub clock: ClockKind,
     /// End the run (as [`Outcome::TimedOut`]) if the guest has not finished by then.
@@ -58,6 +68,7 @@ impl Machine {
             append: None,
             dtb: None,
             drives: Vec::new(),
+            net: Net::User,
             engine: EngineKind::default(),
             clock: ClockKind::Host,
             timeout: None,
@@ -99,10 +110,12 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
             layout::RAM_MAX >> 30
         )));
     }
-    // Drives take the first virtio-mmio transports, the RNG and the console the next two.
+    // Drives take the first virtio-mmio transports, the RNG, the console and the NIC the next.
     let rng_slot = m.drives.len();
     let console_slot = rng_slot + 1;
-    if console_slot >= layout::VIRTIO_MMIO_COUNT {
+    let net_slot = (m.net != Net::None).then_some(console_slot + 1);
+    let last_slot = net_slot.unwrap_or(console_slot);
+    if last_slot >= layout::VIRTIO_MMIO_COUNT {
         return Err(MachineError::Config("too many drives".into()));
     }
     let mut board = DtConfig::new(m.cpus as u32, m.memory);
@@ -208,8 +221,24 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
             slot_irq(console_slot),
         )),
     )?;
+    // The NIC, QEMU's default address, polled for frames from its network.
+    let mut pollers: Vec<system::Poller> = Vec::new();
+    if let Some(n) = net_slot {
+        let backend: Box<dyn dev::net::NetBackend> = Box::new(dev::net::user::UserNet::default());
+        let nic = Shared::new(dev::virtio::VirtioMmio::new(
+            dev::virtio::VirtioNet::new(dev::virtio::net::DEFAULT_MAC, backend),
+            ram.clone(),
+            slot_irq(n),
+        ));
+        bus.insert(
+            slot_base(n),
+            layout::VIRTIO_MMIO_SIZE,
+            Box::new(nic.clone()),
+        )?;
+        pollers.push(Box::new(move || nic.lock().poll()));
+    }
     // The other transports exist, empty (device ID 0), as on QEMU's virt.
-    for n in console_slot + 1..layout::VIRTIO_MMIO_COUNT {
+    for n in last_slot + 1..layout::VIRTIO_MMIO_COUNT {
         bus.insert(
             slot_base(n),
             layout::VIRTIO_MMIO_SIZE,
@@ -259,7 +288,7 @@ pub fn run(m: &Machine) -> Result<Outcome, MachineError> {
                 Some(ic) => system::GuestClock::Icount(ic),
                 None => system::host_clock(freq),
             },
-            pollers: Vec::new(),
+            pollers,
             input: Box::new(move |b| uart.lock().push_input(b)),
         },
     )

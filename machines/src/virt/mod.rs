@@ -7,4 +7,4 @@ pub mod layout;
 mod machine;
 
 pub use crate::system::{ClockKind, Outcome};
-pub use machine::{run, Drive, Machine, MachineError};
+pub use machine::{run, Drive, Machine, MachineError, Net};

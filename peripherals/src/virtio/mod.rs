@@ -1,5 +1,5 @@
 //! virtio over MMIO, version 2 (virtio 1.x "modern" register layout, section 4.2.2), with split
-//! virtqueues in guest RAM, and the block, console and entropy devices.
+//! virtqueues in guest RAM, and the block, console, entropy and network devices.
 //!
 //! [`VirtioMmio`] is the transport (the register frame, feature negotiation, queue setup,
 //! interrupt status); a [`VirtioDevice`] is the device behind it. A queue notification is
@@ -10,11 +10,13 @@
 
 pub mod blk;
 pub mod console;
+pub mod net;
 pub mod queue;
 pub mod rng;
 
 pub use blk::VirtioBlk;
 pub use console::VirtioConsole;
+pub use net::VirtioNet;
 pub use queue::{Buffer, Chain, Cursor, Queue, QueueError};
 pub use rng::VirtioRng;
 

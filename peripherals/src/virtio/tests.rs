@@ -519,3 +519,5 @@ fn console_transmits_and_receives() {
     let big = vec![b'x'; console::INPUT_LIMIT + 10];
     assert_eq!(d.dev.push_input(&big), console::INPUT_LIMIT);
 }
+
+mod net;
