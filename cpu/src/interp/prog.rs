@@ -42,7 +42,20 @@ type S = u16;
 /// One pre-decoded op. `d` is the destination slot, `a`, `b`, `c` sources; loads and stores
 /// address `slot[base] + slot[off]`.
 #[derive(Debug, Clone, Copy)]
+#[repr(u8)]
 enum I {
+    Mul64 {
+        d: S,
+        a: S,
+        b: S,
+    },
+    /// d = if condition `c` holds { a } else { b }.
+    SelCond {
+        d: S,
+        c: u8,
+        a: S,
+        b: S,
+    },
     Mov {
         d: S,
         s: S,
@@ -319,6 +332,63 @@ enum I {
 }
 
 impl I {
+    /// Whether the op reads or writes slot `x` (helper calls touch every register slot).
+    fn touches(&self, x: S) -> bool {
+        use I::*;
+        match *self {
+            Mov { d, s } => d == x || s == x,
+            Add64 { d, a, b }
+            | Add32 { d, a, b }
+            | Sub64 { d, a, b }
+            | Sub32 { d, a, b }
+            | And64 { d, a, b }
+            | And32 { d, a, b }
+            | Or64 { d, a, b }
+            | Or32 { d, a, b }
+            | Xor64 { d, a, b }
+            | Xor32 { d, a, b }
+            | Shl64 { d, a, b }
+            | Lsr64 { d, a, b }
+            | Asr64 { d, a, b }
+            | Mul64 { d, a, b }
+            | Eq64 { d, a, b }
+            | Ne64 { d, a, b }
+            | Bin { d, a, b, .. }
+            | AddF64 { d, a, b, .. }
+            | AddF32 { d, a, b, .. }
+            | SubF64 { d, a, b, .. }
+            | SubF32 { d, a, b, .. }
+            | AddFC { d, a, b, .. }
+            | Adc { d, a, b, .. } => d == x || a == x || b == x,
+            Zext32 { d, a } | Un { d, a, .. } => d == x || a == x,
+            Logic64 { s } | Logic32 { s } | SetNzcv { s } => s == x,
+            GetNzcv { d } | Cond { d, .. } | GetVElem { d, .. } => d == x,
+            Select { d, c, a, b } => d == x || c == x || a == x || b == x,
+            SelCond { d, a, b, .. } => d == x || a == x || b == x,
+            Ld8 { d, base, off }
+            | Ld16 { d, base, off }
+            | Ld32 { d, base, off }
+            | Ld64 { d, base, off }
+            | Ld8s { d, base, off }
+            | Ld16s { d, base, off }
+            | Ld32s { d, base, off } => d == x || base == x || off == x,
+            St8 { s, base, off }
+            | St16 { s, base, off }
+            | St32 { s, base, off }
+            | St64 { s, base, off } => s == x || base == x || off == x,
+            LoadV { base, off, .. } | StoreV { base, off, .. } => base == x || off == x,
+            LoadExcl { d, hi, a, .. } => d == x || hi == Some(x) || a == x,
+            StoreExcl {
+                status, a, s, hi, ..
+            } => status == x || a == x || s == x || hi == Some(x),
+            CheckAlign { a, .. } => a == x,
+            SetVElem { s, .. } | SetVScalar { s, .. } => s == x,
+            ClearExcl | Fence => false,
+            Call { .. } => (x as usize) < REGS,
+            CallValue { d, a, b, c, .. } => d == x || a == x || b == x || c == x,
+        }
+    }
+
     /// The destination slot of an op with exactly one.
     fn dst_mut(&mut self) -> Option<&mut S> {
         use I::*;
@@ -337,6 +407,7 @@ impl I {
             | Shl64 { d, .. }
             | Lsr64 { d, .. }
             | Asr64 { d, .. }
+            | Mul64 { d, .. }
             | Eq64 { d, .. }
             | Ne64 { d, .. }
             | Bin { d, .. }
@@ -351,6 +422,7 @@ impl I {
             | GetNzcv { d }
             | Cond { d, .. }
             | Select { d, .. }
+            | SelCond { d, .. }
             | Ld8 { d, .. }
             | Ld16 { d, .. }
             | Ld32 { d, .. }
@@ -369,8 +441,20 @@ impl I {
 #[derive(Debug, Clone, Copy)]
 enum End {
     Jump(u64),
-    Branch { c: S, taken: u64, not_taken: u64 },
-    Indirect { s: S },
+    Branch {
+        c: S,
+        taken: u64,
+        not_taken: u64,
+    },
+    /// A branch on condition code `c`.
+    BranchCond {
+        c: u8,
+        taken: u64,
+        not_taken: u64,
+    },
+    Indirect {
+        s: S,
+    },
     Exit(Terminal),
 }
 
@@ -385,6 +469,11 @@ pub struct Prog {
     calls: Box<[(Helper, u32)]>,
     vcalls: Box<[ValueHelper]>,
     end: End,
+    /// Registers copied into the frame at the start (read, or written: a fault writes the
+    /// written ones back, so they must hold the state's values until written).
+    regs_in: u32,
+    /// Registers the ops may write (copied back to the state).
+    regs_out: u32,
 }
 
 impl Prog {
@@ -462,6 +551,35 @@ enum Fold {
     Addr,
     /// This Not is the `b` of the AddFlags at the given op.
     Not,
+    /// This Cond is the condition of a Select, or of the terminal branch.
+    Cond,
+}
+
+/// Whether an IR op may write NZCV.
+fn writes_flags(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::AddFlags { .. }
+            | Op::LogicFlags { .. }
+            | Op::SetNzcv { .. }
+            | Op::Call { .. }
+            | Op::CallValue { .. }
+    )
+}
+
+/// Whether an IR op may fault.
+fn may_fault(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Load { .. }
+            | Op::Store { .. }
+            | Op::LoadV { .. }
+            | Op::StoreV { .. }
+            | Op::LoadExcl { .. }
+            | Op::StoreExcl { .. }
+            | Op::CheckAlign { .. }
+            | Op::Call { .. }
+    )
 }
 
 struct Builder<'a> {
@@ -597,6 +715,24 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        // A Cond read only by a Select or the terminal branch, with no flag write between.
+        let n = b.ops.len();
+        let cond_fold = |this: &mut Self, t: T, at: usize| {
+            if let Some(j) = this.single(t) {
+                if matches!(b.ops[j], Op::Cond { .. }) && !b.ops[j + 1..at].iter().any(writes_flags)
+                {
+                    this.fold[j] = Fold::Cond;
+                }
+            }
+        };
+        for (i, op) in b.ops.iter().enumerate() {
+            if let Op::Select { cond, .. } = *op {
+                cond_fold(&mut self, cond, i);
+            }
+        }
+        if let Terminal::Branch { cond, .. } = b.terminal {
+            cond_fold(&mut self, cond, n);
+        }
         // Last uses, counting a folded op's operands as used where it is folded into.
         for (i, op) in b.ops.iter().enumerate() {
             if self.fold[i] != Fold::None {
@@ -625,6 +761,19 @@ impl<'a> Builder<'a> {
         self.emit()
     }
 
+    /// The condition code of `t` if it is a folded Cond.
+    fn folded_cond(&self, t: T) -> Option<u8> {
+        let k = t.0 as usize;
+        let j = self.def_at[k] as usize;
+        if self.ndefs[k] != 1 || self.fold.get(j) != Some(&Fold::Cond) {
+            return None;
+        }
+        match self.b.ops[j] {
+            Op::Cond { cond, .. } => Some(cond),
+            _ => None,
+        }
+    }
+
     /// The slot temp `t` is read from.
     fn src(&self, t: T) -> Option<S> {
         self.slot.get(t.0 as usize).copied().flatten()
@@ -641,8 +790,8 @@ impl<'a> Builder<'a> {
         let mut pcs: Vec<u64> = Vec::with_capacity(b.ops.len());
         let mut calls = Vec::new();
         let mut vcalls = Vec::new();
-        // Which IR op the last emitted op came from.
-        let mut last_from = usize::MAX;
+        // The emitted op of each IR op (usize::MAX: none).
+        let mut emitted_at = vec![usize::MAX; b.ops.len()];
         for (i, op) in b.ops.iter().enumerate() {
             let pc = b.pc_of_op(i);
             if self.fold[i] != Fold::None {
@@ -685,12 +834,19 @@ impl<'a> Builder<'a> {
                     let r = (reg & 31) as S;
                     let t = src.0 as usize;
                     let s = self.src(src)?;
-                    let retarget = last_from.wrapping_add(1) == i
-                        && self.def_at[t] as usize == i - 1
-                        && single(&self, src)
+                    let j = self.def_at[t] as usize;
+                    let e = emitted_at.get(j).copied().unwrap_or(usize::MAX);
+                    // The def may write the register itself when nothing between it and
+                    // here can fault or touches the register, and the value stays there
+                    // for the temp's later uses.
+                    let retarget = single(&self, src)
+                        && j < i
                         && s == Self::tslot(src)
+                        && e < ops.len()
+                        && !b.ops[j + 1..i].iter().any(may_fault)
+                        && !ops[e + 1..].iter().any(|o| o.touches(r) || o.touches(s))
                         && self.next_write(reg, i) > self.last_use[t];
-                    match ops.last_mut().and_then(|o| o.dst_mut()) {
+                    match ops.get_mut(e).and_then(|o| o.dst_mut()) {
                         Some(dst) if retarget && *dst == s => {
                             *dst = r;
                             self.slot[t] = Some(r);
@@ -786,6 +942,22 @@ impl<'a> Builder<'a> {
                 Op::Cond { dst, cond } => {
                     set(&mut self, dst);
                     Some(I::Cond { d: d(dst), cond })
+                }
+                Op::Select {
+                    dst,
+                    cond,
+                    a,
+                    b: bb,
+                } if self.folded_cond(cond).is_some() => {
+                    let c = self.folded_cond(cond)?;
+                    let (a, bs) = (self.src(a)?, self.src(bb)?);
+                    set(&mut self, dst);
+                    Some(I::SelCond {
+                        d: d(dst),
+                        c,
+                        a,
+                        b: bs,
+                    })
                 }
                 Op::Select {
                     dst,
@@ -954,13 +1126,22 @@ impl<'a> Builder<'a> {
                 }
             };
             if let Some(o) = new {
+                emitted_at[i] = ops.len();
                 ops.push(o);
                 pcs.push(pc);
-                last_from = i;
             }
         }
         let end = match b.terminal {
             Terminal::Jump(pc) => End::Jump(pc),
+            Terminal::Branch {
+                cond,
+                taken,
+                not_taken,
+            } if self.folded_cond(cond).is_some() => End::BranchCond {
+                c: self.folded_cond(cond)?,
+                taken,
+                not_taken,
+            },
             Terminal::Branch {
                 cond,
                 taken,
@@ -978,7 +1159,26 @@ impl<'a> Builder<'a> {
         if self.const_base + self.consts.len() > FRAME {
             return None;
         }
+        let mut regs_in = 0u32;
+        let mut regs_out = 0u32;
+        for r in 0..REGS as S {
+            let bit = 1u32 << r;
+            if ops.iter().any(|o| o.touches(r)) {
+                regs_in |= bit;
+            }
+            if ops.iter_mut().any(|o| o.dst_mut().is_some_and(|d| *d == r)) {
+                regs_out |= bit;
+            }
+        }
+        match end {
+            End::Branch { c: x, .. } | End::Indirect { s: x } if (x as usize) < REGS => {
+                regs_in |= 1 << x;
+            }
+            _ => {}
+        }
         Some(Prog {
+            regs_in,
+            regs_out,
             ops: ops.into(),
             pcs: pcs.into(),
             consts: self.consts.into(),
@@ -1027,6 +1227,7 @@ fn lower_bin(op: BinOp, w: Width, d: S, a: S, b: S) -> I {
         (BinOp::Shl, Width::W64) => I::Shl64 { d, a, b },
         (BinOp::Lsr, Width::W64) => I::Lsr64 { d, a, b },
         (BinOp::Asr, Width::W64) => I::Asr64 { d, a, b },
+        (BinOp::Mul, Width::W64) => I::Mul64 { d, a, b },
         (BinOp::Eq, Width::W64) => I::Eq64 { d, a, b },
         (BinOp::Ne, Width::W64) => I::Ne64 { d, a, b },
         _ => I::Bin { op, w, d, a, b },
@@ -1118,17 +1319,47 @@ pub fn run_prog<M: Mem + AsDynMem + ?Sized>(
     let Ok(f) = <&mut [u64; FRAME]>::try_from(&mut frame[..FRAME]) else {
         unreachable!("the frame has FRAME slots")
     };
-    f[..REGS].copy_from_slice(&st.x);
+    regs_in(f, st, p.regs_in);
     let cb = p.const_base;
-    if let Some(c) = f.get_mut(cb..cb + p.consts.len()) {
-        c.copy_from_slice(&p.consts);
+    for (k, &c) in p.consts.iter().enumerate() {
+        f[ix((cb + k) as S)] = c;
     }
     let fast = Fast {
         tlb: mem.tlb_fast(),
     };
     let exit = run_ops(p, f, st, mem, fast);
-    st.x.copy_from_slice(&f[..REGS]);
+    regs_out(f, st, p.regs_out);
     exit
+}
+
+/// Copy the registers of `mask` from the state into the frame.
+#[inline(always)]
+fn regs_in(f: &mut [u64; FRAME], st: &CpuState, mask: u32) {
+    if mask.count_ones() > 12 {
+        f[..REGS].copy_from_slice(&st.x);
+        return;
+    }
+    let mut m = mask;
+    while m != 0 {
+        let r = m.trailing_zeros() as usize & (REGS - 1);
+        f[r] = st.x[r];
+        m &= m - 1;
+    }
+}
+
+/// Copy the registers of `mask` from the frame back to the state.
+#[inline(always)]
+fn regs_out(f: &[u64; FRAME], st: &mut CpuState, mask: u32) {
+    if mask.count_ones() > 12 {
+        st.x.copy_from_slice(&f[..REGS]);
+        return;
+    }
+    let mut m = mask;
+    while m != 0 {
+        let r = m.trailing_zeros() as usize & (REGS - 1);
+        st.x[r] = f[r];
+        m &= m - 1;
+    }
 }
 
 #[inline(always)]
@@ -1202,6 +1433,7 @@ fn run_ops<M: Mem + AsDynMem + ?Sized>(
             I::Shl64 { d, a, b } => r!(d) = r!(a) << (r!(b) & 63),
             I::Lsr64 { d, a, b } => r!(d) = r!(a) >> (r!(b) & 63),
             I::Asr64 { d, a, b } => r!(d) = ((r!(a) as i64) >> (r!(b) & 63)) as u64,
+            I::Mul64 { d, a, b } => r!(d) = r!(a).wrapping_mul(r!(b)),
             I::Eq64 { d, a, b } => r!(d) = (r!(a) == r!(b)) as u64,
             I::Ne64 { d, a, b } => r!(d) = (r!(a) != r!(b)) as u64,
             I::Bin { op, w, d, a, b } => r!(d) = bin(op, w, r!(a), r!(b)),
@@ -1251,6 +1483,7 @@ fn run_ops<M: Mem + AsDynMem + ?Sized>(
             I::SetNzcv { s } => st.nzcv = (r!(s) as u32) & 0xf000_0000,
             I::Cond { d, cond } => r!(d) = cond_holds(cond, st.nzcv) as u64,
             I::Select { d, c, a, b } => r!(d) = if r!(c) != 0 { r!(a) } else { r!(b) },
+            I::SelCond { d, c, a, b } => r!(d) = if cond_holds(c, st.nzcv) { r!(a) } else { r!(b) },
             I::Ld8 { d, base, off } => load!(i, d, base, off, 1, |v| v),
             I::Ld16 { d, base, off } => load!(i, d, base, off, 2, |v| v),
             I::Ld32 { d, base, off } => load!(i, d, base, off, 4, |v| v),
@@ -1347,7 +1580,7 @@ fn run_ops<M: Mem + AsDynMem + ?Sized>(
                     continue;
                 };
                 // Helpers see (and may change) the registers.
-                st.x.copy_from_slice(&f[..REGS]);
+                regs_out(f, st, p.regs_out);
                 let res = h(st, mem.as_dyn(), insn);
                 f[..REGS].copy_from_slice(&st.x);
                 if let Err(e) = res {
@@ -1378,6 +1611,18 @@ fn run_ops<M: Mem + AsDynMem + ?Sized>(
             not_taken,
         } => {
             st.pc = if r!(c) != 0 { taken } else { not_taken };
+            BlockExit::Continue
+        }
+        End::BranchCond {
+            c,
+            taken,
+            not_taken,
+        } => {
+            st.pc = if cond_holds(c, st.nzcv) {
+                taken
+            } else {
+                not_taken
+            };
             BlockExit::Continue
         }
         End::Indirect { s } => {
