@@ -1632,3 +1632,54 @@ fn run_ops<M: Mem + AsDynMem + ?Sized>(
         End::Exit(t) => super::exit(t, st, 0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::a64::translate_block;
+    use crate::engine::{Cpu, EngineKind, Stop};
+    use crate::testing::{FlatMem, CODE, DATA};
+
+    fn lowered(words: &[u32]) -> Prog {
+        let mut m = FlatMem::new(CODE, 4096);
+        m.load_words(CODE, words);
+        Prog::build(&translate_block(&mut m, CODE)).expect("small blocks fit a frame")
+    }
+
+    #[test]
+    fn common_instructions_lower_to_one_op_each() {
+        // add x0, x0, #1; ldr x2, [x1, #8]; subs w7, w8, #4; csel x3, x4, x5, eq; b.ne .-16
+        let p = lowered(&[
+            0x9100_0400,
+            0xf940_0422,
+            0x7100_1107,
+            0x9a85_0083,
+            0x54ff_ff81,
+        ]);
+        assert_eq!(p.len(), 4, "{:?}", p.ops);
+        assert!(matches!(p.end, End::BranchCond { c: 1, .. }), "{:?}", p.end);
+    }
+
+    #[test]
+    fn faulting_post_index_load_leaves_its_registers_unchanged() {
+        // add x5, x5, #1; ldr x3, [x0], #16; brk #0
+        let mut m = FlatMem::new(CODE, 128 << 10);
+        m.load_words(CODE, &[0x9100_04a5, 0xf841_0403, 0xd420_0000]);
+        let mut cpu = Cpu::with_engine(crate::model::CORTEX_A72, EngineKind::Interp);
+        cpu.state.pc = CODE;
+        cpu.state.x[0] = 0x7000_0000; // unmapped
+        cpu.state.x[3] = 33;
+        assert!(matches!(cpu.run(&mut m), Stop::Fault(_)));
+        assert_eq!(cpu.state.pc, CODE + 4, "the fault is reported at the load");
+        assert_eq!(
+            cpu.state.x[5], 1,
+            "the instruction before the load completed"
+        );
+        assert_eq!(cpu.state.x[0], 0x7000_0000, "no base writeback");
+        assert_eq!(cpu.state.x[3], 33, "no load result");
+        cpu.state.x[0] = DATA;
+        cpu.state.pc = CODE + 4;
+        assert_eq!(cpu.run(&mut m), Stop::Brk(0));
+        assert_eq!((cpu.state.x[0], cpu.state.x[3]), (DATA + 16, 0));
+    }
+}
