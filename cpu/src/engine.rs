@@ -2,7 +2,7 @@
 //! the machine must handle.
 
 use crate::a64::translate_block;
-use crate::interp::{run_block, BlockExit};
+use crate::interp::{run_block, run_prog, BlockExit, Prog};
 use crate::ir::{Block, HelperError};
 use crate::jit::runtime::JitCtx;
 use crate::jit::{self, BlockFn, Jit, JitStats, LinkPolicy, Request};
@@ -88,6 +88,8 @@ impl EngineKind {
 /// One translated block and, once hot, its compiled code.
 struct Entry {
     block: Block,
+    /// The interpreter's lowered form of `block` (None: too big for its frame).
+    prog: Option<Prog>,
     /// System mode: the physical address the block was translated from.
     pa: u64,
     hits: u32,
@@ -104,6 +106,7 @@ struct Entry {
 impl Entry {
     fn new(block: Block, pa: u64, epoch: u64) -> Self {
         Entry {
+            prog: Prog::build(&block),
             block,
             pa,
             epoch,
@@ -538,12 +541,10 @@ impl Cpu {
         }
         entry.hits = entry.hits.saturating_add(1);
         self.state.retired += entry.block.len as u64;
-        Ok(run_block(
-            &entry.block,
-            &mut self.state,
-            mem,
-            &mut self.temps,
-        ))
+        Ok(match &entry.prog {
+            Some(p) => run_prog(p, &mut self.state, mem, &mut self.temps),
+            None => run_block(&entry.block, &mut self.state, mem, &mut self.temps),
+        })
     }
 
     /// Act on the requests helpers left in `state.pending` after a block that left with

@@ -4,6 +4,10 @@ use crate::ir::{BinOp, Block, Carry, HelperError, Op, Terminal, UnOp, Width};
 use crate::mem::{Access, FaultKind, Mem, MemFault};
 use crate::state::{nzcv, CpuState};
 
+mod prog;
+
+pub use prog::{run_prog, Prog};
+
 /// Why a block stopped. On every exit `state.pc` is the pc to resume at (or the pc of the
 /// instruction that faulted / is undefined).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -449,24 +453,29 @@ pub fn run_block<M: Mem + AsDynMem + ?Sized>(
         }
     }
     match block.terminal {
+        Terminal::Branch { cond, .. } => exit(block.terminal, st, t[cond.0 as usize]),
+        Terminal::Indirect { target } => exit(block.terminal, st, t[target.0 as usize]),
+        term => exit(term, st, 0),
+    }
+}
+
+/// Leave a block through `term`; `value` is the terminal's operand (branch condition or
+/// indirect target), if it has one.
+#[inline(always)]
+fn exit(term: Terminal, st: &mut CpuState, value: u64) -> BlockExit {
+    match term {
         Terminal::Jump(pc) => {
             st.pc = pc;
             BlockExit::Continue
         }
         Terminal::Branch {
-            cond,
-            taken,
-            not_taken,
+            taken, not_taken, ..
         } => {
-            st.pc = if t[cond.0 as usize] != 0 {
-                taken
-            } else {
-                not_taken
-            };
+            st.pc = if value != 0 { taken } else { not_taken };
             BlockExit::Continue
         }
-        Terminal::Indirect { target } => {
-            st.pc = t[target.0 as usize];
+        Terminal::Indirect { .. } => {
+            st.pc = value;
             BlockExit::Continue
         }
         Terminal::Svc { imm, next } => {
