@@ -27,11 +27,13 @@ use super::{
     AsDynMem, BlockExit,
 };
 use crate::ir::{
-    BinOp, Block, Carry, Helper, HelperError, Op, Terminal, UnOp, ValueHelper, Width, T,
+    defs, terminal_use, uses, BinOp, Block, Carry, Helper, HelperError, Op, Terminal, UnOp,
+    ValueHelper, Width, T,
 };
 use crate::mem::{Access, FaultKind, Mem, MemFault, TlbFast};
+use crate::mmu::{host_load, host_store};
 use crate::state::{nzcv, CpuState};
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Slots in the frame (a power of two: slots are masked with `FRAME - 1`).
 pub const FRAME: usize = 4096;
@@ -492,57 +494,6 @@ impl Prog {
     }
 }
 
-fn uses(op: &Op, out: &mut Vec<T>) {
-    out.clear();
-    match *op {
-        Op::Const { .. } | Op::GetReg { .. } | Op::GetNzcv { .. } | Op::Cond { .. } => {}
-        Op::Mov { src, .. } | Op::SetReg { src, .. } | Op::SetNzcv { src } => out.push(src),
-        Op::Bin { a, b, .. } | Op::AddFlags { a, b, .. } | Op::Adc { a, b, .. } => {
-            out.extend([a, b])
-        }
-        Op::Un { a, .. } => out.push(a),
-        Op::LogicFlags { src, .. } => out.push(src),
-        Op::Select { cond, a, b, .. } => out.extend([cond, a, b]),
-        Op::Load { addr, .. } | Op::LoadV { addr, .. } | Op::StoreV { addr, .. } => out.push(addr),
-        Op::LoadExcl { addr, .. } | Op::CheckAlign { addr, .. } => out.push(addr),
-        Op::Store { addr, src, .. } => out.extend([addr, src]),
-        Op::StoreExcl {
-            addr, src, src_hi, ..
-        } => {
-            out.extend([addr, src]);
-            out.extend(src_hi);
-        }
-        Op::ClearExcl | Op::Fence | Op::Call { .. } | Op::GetVElem { .. } => {}
-        Op::SetVElem { src, .. } | Op::SetVScalar { src, .. } => out.push(src),
-        Op::CallValue { a, b, c, .. } => out.extend([a, b, c]),
-    }
-}
-
-fn defs(op: &Op, out: &mut Vec<T>) {
-    out.clear();
-    match *op {
-        Op::Const { dst, .. }
-        | Op::Mov { dst, .. }
-        | Op::GetReg { dst, .. }
-        | Op::Bin { dst, .. }
-        | Op::Un { dst, .. }
-        | Op::AddFlags { dst, .. }
-        | Op::Adc { dst, .. }
-        | Op::GetNzcv { dst }
-        | Op::Cond { dst, .. }
-        | Op::Select { dst, .. }
-        | Op::Load { dst, .. }
-        | Op::GetVElem { dst, .. }
-        | Op::CallValue { dst, .. } => out.push(dst),
-        Op::LoadExcl { dst, dst_hi, .. } => {
-            out.push(dst);
-            out.extend(dst_hi);
-        }
-        Op::StoreExcl { status, .. } => out.push(status),
-        _ => {}
-    }
-}
-
 /// An op folded into a later one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fold {
@@ -675,7 +626,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        if let Some(t) = block_terminal_uses(&b.terminal) {
+        if let Some(t) = terminal_use(&b.terminal) {
             self.nuses[t.0 as usize] += 1;
         }
         // Folds: an address add into its load/store, a Not into its AddFlags.
@@ -755,7 +706,7 @@ impl<'a> Builder<'a> {
             }
         }
         let end_at = b.ops.len() as u32;
-        if let Some(t) = block_terminal_uses(&b.terminal) {
+        if let Some(t) = terminal_use(&b.terminal) {
             self.last_use[t.0 as usize] = end_at;
         }
         self.emit()
@@ -1204,14 +1155,6 @@ impl<'a> Builder<'a> {
     }
 }
 
-fn block_terminal_uses(t: &Terminal) -> Option<T> {
-    match *t {
-        Terminal::Branch { cond, .. } => Some(cond),
-        Terminal::Indirect { target } => Some(target),
-        _ => None,
-    }
-}
-
 fn lower_bin(op: BinOp, w: Width, d: S, a: S, b: S) -> I {
     match (op, w) {
         (BinOp::Add, Width::W64) => I::Add64 { d, a, b },
@@ -1260,49 +1203,6 @@ impl Fast {
         // SAFETY: as above; the addend is the entry's second word.
         let addend = unsafe { (*e.add(1)).load(Ordering::Relaxed) };
         Some(va.wrapping_add(addend) as usize)
-    }
-}
-
-/// # Safety
-/// `p` must be valid for reads of `size` (1, 2, 4 or 8) bytes.
-#[inline(always)]
-unsafe fn host_load(p: usize, size: u8) -> u64 {
-    let p = p as *const u8;
-    // SAFETY: valid per the contract; aligned accesses go through atomics so racing vCPUs
-    // see whole values (as the memory's own accesses do), unaligned ones are plain reads.
-    unsafe {
-        if !(p as usize).is_multiple_of(size as usize) {
-            let mut b = [0u8; 8];
-            std::ptr::copy_nonoverlapping(p, b.as_mut_ptr(), size as usize);
-            return u64::from_le_bytes(b);
-        }
-        match size {
-            1 => (*(p as *const AtomicU8)).load(Ordering::Relaxed) as u64,
-            2 => (*(p as *const AtomicU16)).load(Ordering::Relaxed) as u64,
-            4 => (*(p as *const AtomicU32)).load(Ordering::Relaxed) as u64,
-            _ => (*(p as *const AtomicU64)).load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// # Safety
-/// `p` must be valid for writes of `size` (1, 2, 4 or 8) bytes.
-#[inline(always)]
-unsafe fn host_store(p: usize, size: u8, value: u64) {
-    let p = p as *mut u8;
-    // SAFETY: as in `host_load`.
-    unsafe {
-        if !(p as usize).is_multiple_of(size as usize) {
-            let b = value.to_le_bytes();
-            std::ptr::copy_nonoverlapping(b.as_ptr(), p, size as usize);
-            return;
-        }
-        match size {
-            1 => (*(p as *const AtomicU8)).store(value as u8, Ordering::Relaxed),
-            2 => (*(p as *const AtomicU16)).store(value as u16, Ordering::Relaxed),
-            4 => (*(p as *const AtomicU32)).store(value as u32, Ordering::Relaxed),
-            _ => (*(p as *const AtomicU64)).store(value, Ordering::Relaxed),
-        }
     }
 }
 
@@ -1391,7 +1291,7 @@ fn run_ops<M: Mem + AsDynMem + ?Sized>(
             let v = match fast.host(false, a, $size, st.sys.el) {
                 // SAFETY: an inline-TLB hit is a RAM page the current regime lets this EL
                 // read, and the access does not cross it (see `TlbFast`).
-                Some(h) => unsafe { host_load(h, $size) },
+                Some(h) => unsafe { host_load(h as *const u8, $size) },
                 None => match mem.read(a, $size) {
                     Ok(v) => v,
                     Err(e) => fault!($i, BlockExit::Fault(e)),
@@ -1408,7 +1308,7 @@ fn run_ops<M: Mem + AsDynMem + ?Sized>(
             let v = r!($s);
             match fast.host(true, a, $size, st.sys.el) {
                 // SAFETY: as for loads, for a page this EL may write.
-                Some(h) => unsafe { host_store(h, $size, v) },
+                Some(h) => unsafe { host_store(h as *mut u8, $size, v) },
                 None => {
                     if let Err(e) = mem.write(a, $size, v) {
                         fault!($i, BlockExit::Fault(e))

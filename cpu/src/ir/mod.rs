@@ -14,6 +14,7 @@
 mod verify;
 
 pub use verify::verify;
+pub(crate) use verify::{defs, terminal_use, uses};
 
 use crate::mem::Mem;
 use crate::state::CpuState;

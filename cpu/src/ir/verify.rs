@@ -3,7 +3,9 @@
 
 use super::{Block, Op, Terminal, T};
 
-fn uses(op: &Op, out: &mut Vec<T>) {
+/// The temps `op` reads, into `out` (emptied first).
+pub(crate) fn uses(op: &Op, out: &mut Vec<T>) {
+    out.clear();
     match *op {
         Op::Const { .. } | Op::GetReg { .. } | Op::GetNzcv { .. } | Op::Cond { .. } => {}
         Op::Mov { src, .. } | Op::SetReg { src, .. } | Op::SetNzcv { src } => out.push(src),
@@ -28,7 +30,9 @@ fn uses(op: &Op, out: &mut Vec<T>) {
     }
 }
 
-fn defs(op: &Op, out: &mut Vec<T>) {
+/// The temps `op` writes, into `out` (emptied first).
+pub(crate) fn defs(op: &Op, out: &mut Vec<T>) {
+    out.clear();
     match *op {
         Op::Const { dst, .. }
         | Op::Mov { dst, .. }
@@ -56,12 +60,20 @@ fn check_size(size: u8, vec: bool) -> bool {
     matches!(size, 1 | 2 | 4 | 8) || (vec && size == 16)
 }
 
+/// The temp a terminal reads, if any.
+pub(crate) fn terminal_use(t: &Terminal) -> Option<T> {
+    match *t {
+        Terminal::Branch { cond, .. } => Some(cond),
+        Terminal::Indirect { target } => Some(target),
+        _ => None,
+    }
+}
+
 /// Check a block's invariants; returns a description of the first violation.
 pub fn verify(b: &Block) -> Result<(), String> {
     let mut defined = vec![false; b.temps as usize];
     let mut scratch = Vec::new();
     for (i, op) in b.ops.iter().enumerate() {
-        scratch.clear();
         uses(op, &mut scratch);
         for t in &scratch {
             match defined.get(t.0 as usize) {
@@ -95,7 +107,6 @@ pub fn verify(b: &Block) -> Result<(), String> {
         if !ok {
             return Err(format!("op {i} {op:?}: operand out of range"));
         }
-        scratch.clear();
         defs(op, &mut scratch);
         for t in &scratch {
             match defined.get_mut(t.0 as usize) {
@@ -104,12 +115,7 @@ pub fn verify(b: &Block) -> Result<(), String> {
             }
         }
     }
-    let term_use = match b.terminal {
-        Terminal::Branch { cond, .. } => Some(cond),
-        Terminal::Indirect { target } => Some(target),
-        _ => None,
-    };
-    if let Some(t) = term_use {
+    if let Some(t) = terminal_use(&b.terminal) {
         if !defined.get(t.0 as usize).copied().unwrap_or(false) {
             return Err(format!("terminal uses undefined {t:?}"));
         }

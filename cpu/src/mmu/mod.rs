@@ -310,8 +310,8 @@ impl SysMem {
 
 /// # Safety
 /// `p` must be valid for reads of `size` (1, 2, 4 or 8) bytes.
-#[inline]
-unsafe fn host_load(p: *const u8, size: u8) -> u64 {
+#[inline(always)]
+pub(crate) unsafe fn host_load(p: *const u8, size: u8) -> u64 {
     // SAFETY: valid per the contract; aligned accesses go through atomics so racing vCPUs
     // see whole values, unaligned ones are plain unaligned reads.
     unsafe {
@@ -331,8 +331,8 @@ unsafe fn host_load(p: *const u8, size: u8) -> u64 {
 
 /// # Safety
 /// `p` must be valid for writes of `size` (1, 2, 4 or 8) bytes.
-#[inline]
-unsafe fn host_store(p: *mut u8, size: u8, value: u64) {
+#[inline(always)]
+pub(crate) unsafe fn host_store(p: *mut u8, size: u8, value: u64) {
     // SAFETY: as in `host_load`.
     unsafe {
         if !(p as usize).is_multiple_of(size as usize) {
