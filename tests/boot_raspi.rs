@@ -5,7 +5,7 @@
 
 mod board;
 
-use board::{armboard_ok, expect_error, value};
+use board::{armboard_ok, expect_error, value, PiGuest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -47,34 +47,13 @@ if [ "$armboard_end" = reboot ]; then reboot -f; fi
 poweroff -f
 "#;
 
-struct Guest {
-    kernel: PathBuf,
-    dtb: PathBuf,
-    initrd: PathBuf,
-}
-
 fn work_dir() -> PathBuf {
     board::work_dir("boot_raspi")
 }
 
-fn guest() -> &'static Guest {
-    static G: OnceLock<Guest> = OnceLock::new();
-    G.get_or_init(|| {
-        let k = board::kernel();
-        let initrd = work_dir().join("initrd.cpio.gz");
-        board::busybox_initramfs(&k, INIT, MODULES, &initrd);
-        // usr/lib/modules/<release> and usr/lib/linux-image-<release>/broadcom/
-        let lib = k.modules.parent().and_then(Path::parent).unwrap();
-        let dtb = lib
-            .join(format!("linux-image-{}", k.version))
-            .join("broadcom/bcm2837-rpi-3-b.dtb");
-        assert!(dtb.exists(), "Debian's Pi 3 B device tree at {dtb:?}");
-        Guest {
-            kernel: k.image,
-            dtb,
-            initrd,
-        }
-    })
+fn guest() -> &'static PiGuest {
+    static G: OnceLock<PiGuest> = OnceLock::new();
+    G.get_or_init(|| PiGuest::build("boot_raspi", INIT, MODULES))
 }
 
 fn check_board(out: &str) {
@@ -90,25 +69,7 @@ fn check_board(out: &str) {
 
 fn direct_boot(engine: &str, append: &str) -> String {
     let g = guest();
-    armboard_ok(&direct_args(g, engine, append), "ARMBOARD-DONE")
-}
-
-fn direct_args<'a>(g: &'a Guest, engine: &'a str, append: &'a str) -> Vec<&'a str> {
-    vec![
-        "boot",
-        "--machine",
-        "raspi3b",
-        "--engine",
-        engine,
-        "--kernel",
-        g.kernel.to_str().unwrap(),
-        "--dtb",
-        g.dtb.to_str().unwrap(),
-        "--initrd",
-        g.initrd.to_str().unwrap(),
-        "--append",
-        append,
-    ]
+    armboard_ok(&g.boot_args(engine, append), "ARMBOARD-DONE")
 }
 
 #[test]
@@ -123,8 +84,7 @@ fn the_mini_uart_is_the_console_the_device_tree_names_under_the_interpreter() {
     // Debian's tree says stdout-path = serial1: the mini UART, ttyS1. This guest ends with
     // `reboot -f`: the watchdog resets the board, which ends the run with status 10.
     let g = guest();
-    let args = direct_args(
-        g,
+    let args = g.boot_args(
         "interp",
         "console=ttyS1,115200 panic=-1 armboard_end=reboot",
     );

@@ -4,8 +4,7 @@
 
 mod board;
 
-use board::{armboard_ok, value};
-use std::path::{Path, PathBuf};
+use board::{armboard_ok, value, PiGuest};
 use std::sync::OnceLock;
 
 /// The USB PHY (a no-op transceiver in the tree), the host controller, the Ethernet driver
@@ -42,49 +41,14 @@ echo ARMBOARD-DONE
 poweroff -f
 "#;
 
-struct Guest {
-    kernel: PathBuf,
-    dtb: PathBuf,
-    initrd: PathBuf,
-}
-
-fn guest() -> &'static Guest {
-    static G: OnceLock<Guest> = OnceLock::new();
-    G.get_or_init(|| {
-        let k = board::kernel();
-        let initrd = board::work_dir("net_raspi").join("initrd.cpio.gz");
-        board::busybox_initramfs(&k, INIT, MODULES, &initrd);
-        let lib = k.modules.parent().and_then(Path::parent).unwrap();
-        let dtb = lib
-            .join(format!("linux-image-{}", k.version))
-            .join("broadcom/bcm2837-rpi-3-b.dtb");
-        assert!(dtb.exists(), "Debian's Pi 3 B device tree at {dtb:?}");
-        Guest {
-            kernel: k.image,
-            dtb,
-            initrd,
-        }
-    })
+fn guest() -> &'static PiGuest {
+    static G: OnceLock<PiGuest> = OnceLock::new();
+    G.get_or_init(|| PiGuest::build("net_raspi", INIT, MODULES))
 }
 
 fn boot(engine: &str) -> String {
-    let g = guest();
     armboard_ok(
-        &[
-            "boot",
-            "--machine",
-            "raspi3b",
-            "--engine",
-            engine,
-            "--kernel",
-            g.kernel.to_str().unwrap(),
-            "--dtb",
-            g.dtb.to_str().unwrap(),
-            "--initrd",
-            g.initrd.to_str().unwrap(),
-            "--append",
-            "console=ttyAMA0 panic=-1",
-        ],
+        &guest().boot_args(engine, "console=ttyAMA0 panic=-1"),
         "ARMBOARD-DONE",
     )
 }

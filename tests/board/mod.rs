@@ -131,3 +131,46 @@ pub fn ext4_cat(img: &std::path::Path, path: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&cat.stdout).trim().to_string()
 }
+
+/// A Raspberry Pi 3 B guest: Debian's kernel, its unmodified `bcm2837-rpi-3-b.dtb` and a
+/// busybox initramfs.
+pub struct PiGuest {
+    pub kernel: PathBuf,
+    pub dtb: PathBuf,
+    pub initrd: PathBuf,
+}
+
+impl PiGuest {
+    /// Build the initramfs (`init` as /init, `modules` loaded) in `test`'s work directory.
+    pub fn build(test: &str, init: &str, modules: &[&str]) -> PiGuest {
+        let k = kernel();
+        let initrd = work_dir(test).join("initrd.cpio.gz");
+        busybox_initramfs(&k, init, modules, &initrd);
+        let dtb = k.dtb_dir().join("broadcom/bcm2837-rpi-3-b.dtb");
+        assert!(dtb.exists(), "Debian's Pi 3 B device tree at {dtb:?}");
+        PiGuest {
+            kernel: k.image,
+            dtb,
+            initrd,
+        }
+    }
+
+    /// `armboard boot` of this guest on the Pi 3 B, directly (kernel, dtb, initramfs).
+    pub fn boot_args<'a>(&'a self, engine: &'a str, append: &'a str) -> Vec<&'a str> {
+        vec![
+            "boot",
+            "--machine",
+            "raspi3b",
+            "--engine",
+            engine,
+            "--kernel",
+            self.kernel.to_str().unwrap(),
+            "--dtb",
+            self.dtb.to_str().unwrap(),
+            "--initrd",
+            self.initrd.to_str().unwrap(),
+            "--append",
+            append,
+        ]
+    }
+}
