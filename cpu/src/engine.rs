@@ -208,8 +208,9 @@ pub struct Cpu {
     temps: Vec<u64>,
     jit: Option<Jit>,
     /// Set from other threads to make [`Cpu::run`] return [`Stop::Interrupted`] at the next
-    /// block boundary.
-    pub interrupt: Arc<AtomicBool>,
+    /// block boundary. Compiled code reads it by address, so it is replaced only through
+    /// [`Cpu::set_interrupt`].
+    interrupt: Arc<AtomicBool>,
     /// Interrupt inputs (system mode), polled at block boundaries.
     pub inputs: Option<Arc<armboard_bus::CpuInterrupts>>,
     /// Guest instructions retired in compiled code (of `state.retired`).
@@ -292,6 +293,22 @@ impl Cpu {
                 self.flush_code();
             }
         }
+    }
+
+    /// The flag that makes [`Cpu::run`] return [`Stop::Interrupted`] (set it from any thread).
+    pub fn interrupt(&self) -> &Arc<AtomicBool> {
+        &self.interrupt
+    }
+
+    /// Use `flag` as the interrupt flag (one the machine shares with its devices). Compiled
+    /// code tests the flag by address at every chained exit, so the JIT learns the new address
+    /// and code compiled against the old flag is dropped.
+    pub fn set_interrupt(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = flag;
+        if let Some(j) = &mut self.jit {
+            j.set_interrupt(&self.interrupt);
+        }
+        self.flush_code();
     }
 
     /// JIT counters, if the JIT tier is on.

@@ -265,6 +265,41 @@ mod tests {
         assert_eq!(cpu.retired_jit, cpu.state.retired);
     }
 
+    #[test]
+    fn a_replaced_interrupt_flag_stops_chained_code() {
+        // `b .`: compiled, it chains to itself until the interrupt flag is set. The machine
+        // gives each vCPU a flag shared with its devices; compiled code must test that one,
+        // not the flag the CPU was created with.
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let mut mem = FlatMem::new(CODE, 64 << 10);
+        mem.load_words(CODE, &[0x1400_0000]);
+        let mut cpu = Cpu::with_engine(model::CORTEX_A72, EngineKind::Jit);
+        let first = cpu.interrupt().clone();
+        let shared = Arc::new(AtomicBool::new(false));
+        cpu.set_interrupt(shared.clone());
+        cpu.state.pc = CODE;
+        let old_flag_used = Arc::new(AtomicBool::new(false));
+        let kicker = {
+            let used = old_flag_used.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                shared.store(true, Ordering::SeqCst);
+                // Only if the code ignored the shared flag: end the loop anyway, and say so.
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                used.store(true, Ordering::SeqCst);
+                first.store(true, Ordering::SeqCst);
+            })
+        };
+        assert_eq!(cpu.run(&mut mem), Stop::Interrupted);
+        assert!(
+            !old_flag_used.load(Ordering::SeqCst),
+            "code tested the old flag"
+        );
+        assert!(cpu.retired_jit > 1000, "the loop ran compiled");
+        drop(kicker);
+    }
+
     /// Run the 50000-iteration loop of `loops_chain_through_compiled_blocks` under `engine`
     /// with an instruction budget of `budget`: (stop, retired, pc, x0, x1).
     fn budgeted_loop(engine: EngineKind, budget: u64) -> (Stop, u64, u64, u64, u64) {

@@ -303,9 +303,9 @@ fn run_armboard(
     // Counted at the start and the end: the watchdog fires only on a case that spans a whole
     // period (a stale flag set while waiting for the generator is cleared below).
     dog.counter.fetch_add(1, Ordering::Relaxed);
-    cpu.interrupt.store(false, Ordering::Relaxed);
+    cpu.interrupt().store(false, Ordering::Relaxed);
     if let Ok(mut g) = dog.current.lock() {
-        *g = Some(cpu.interrupt.clone());
+        *g = Some(cpu.interrupt().clone());
     }
     let stop = cpu.run(&mut mem);
     dog.counter.fetch_add(1, Ordering::Relaxed);

@@ -428,6 +428,12 @@ impl Jit {
         })
     }
 
+    /// Have code compiled from now on test the interrupt flag at `interrupt` (it must outlive
+    /// the JIT) instead of the one given at creation.
+    pub fn set_interrupt(&mut self, interrupt: &AtomicBool) {
+        self.interrupt = interrupt as *const AtomicBool as usize;
+    }
+
     /// A JIT whose [`Jit::request`] compiles on a worker thread.
     pub fn with_worker(interrupt: &AtomicBool) -> Result<Self, JitError> {
         let mut j = Self::new(interrupt)?;

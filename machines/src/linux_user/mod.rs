@@ -118,7 +118,7 @@ impl Thread {
         let mut cpu = Cpu::with_engine(model::CORTEX_A72, proc.engine);
         cpu.state = state;
         let tid = gettid();
-        let slot = signal::register(tid, &cpu.interrupt);
+        let slot = signal::register(tid, cpu.interrupt());
         let code_gen = proc.code_gen.load(Ordering::SeqCst);
         Self {
             proc,
@@ -205,7 +205,7 @@ impl Thread {
                     );
                 }
                 Stop::Interrupted => {
-                    self.cpu.interrupt.store(false, Ordering::SeqCst);
+                    self.cpu.interrupt().store(false, Ordering::SeqCst);
                 }
                 Stop::Wait => std::thread::yield_now(),
             }

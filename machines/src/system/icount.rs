@@ -148,7 +148,7 @@ pub(super) fn run(mut vcpus: Vec<Vcpu>, ctl: Arc<Control>, clock: Arc<Icount>) {
                     continue;
                 }
                 state[i] = State::Running;
-                v.cpu.interrupt.store(false, Ordering::SeqCst);
+                v.cpu.interrupt().store(false, Ordering::SeqCst);
             }
             ran = true;
             let end = now.saturating_add(slice);

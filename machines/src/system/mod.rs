@@ -126,7 +126,7 @@ pub fn run(
                 };
             }
         }
-        cpu.interrupt = ctl.kicks[i].clone();
+        cpu.set_interrupt(ctl.kicks[i].clone());
         cpu.inputs = Some(ctl.inputs[i].clone());
         cpu
     };

@@ -93,7 +93,7 @@ impl Vcpu {
         );
         match stop {
             Stop::Interrupted => {
-                self.cpu.interrupt.store(false, Ordering::SeqCst);
+                self.cpu.interrupt().store(false, Ordering::SeqCst);
             }
             Stop::System | Stop::Budget => {}
             Stop::Hvc(_) | Stop::Smc(_) if self.ctl.firmware == Firmware::Psci => {
@@ -179,7 +179,7 @@ impl Vcpu {
             t0.elapsed(),
             inputs.irq()
         );
-        self.cpu.interrupt.store(false, Ordering::SeqCst);
+        self.cpu.interrupt().store(false, Ordering::SeqCst);
     }
 
     /// Serve a PSCI call.
