@@ -103,6 +103,9 @@ pub(super) struct Emitter<'a> {
     pub(super) budgeted: bool,
     /// `state.retired` after this block's instructions, once counted.
     retired: Option<Value>,
+    /// (guest pc, CLIF block) of the block's start when an exit branches back to it: such
+    /// an exit jumps there inside the function instead of tail-calling itself.
+    head: Option<(u64, cranelift_codegen::ir::Block)>,
 }
 
 fn flags() -> MemFlagsData {
@@ -145,6 +148,7 @@ impl<'a> Emitter<'a> {
             has_call: false,
             budgeted: false,
             retired: None,
+            head: None,
             tail_sig: None,
             host_cc,
             temps: vec![None; ntemps],
@@ -864,6 +868,21 @@ impl<'a> Emitter<'a> {
 
     pub(super) fn block(&mut self, b: &Block) {
         self.has_call = b.ops.iter().any(|op| matches!(op, Op::Call { .. }));
+        // A loop that is one block (an exit back to its own start) stays in this function:
+        // no frame set-up, slot load or indirect jump per iteration.
+        let to_self = match b.terminal {
+            Terminal::Jump(t) => t == b.pc,
+            Terminal::Branch {
+                taken, not_taken, ..
+            } => taken == b.pc || not_taken == b.pc,
+            _ => false,
+        };
+        if to_self && self.chain.is_some() {
+            let head = self.fb.create_block();
+            self.fb.ins().jump(head, &[]);
+            self.switch(head);
+            self.head = Some((b.pc, head));
+        }
         // Count retired guest instructions (chained blocks never pass the dispatcher).
         let n = self
             .fb
@@ -881,6 +900,9 @@ impl<'a> Emitter<'a> {
             self.op(op, pc);
         }
         self.terminal(&b.terminal);
+        if let Some((_, head)) = self.head {
+            self.fb.seal_block(head);
+        }
         // The shared fault exit: state.pc = the faulting instruction.
         if let Some(fault) = self.fault {
             self.switch(fault);
@@ -1366,6 +1388,24 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Leave for the known pc `target` through exit slot `slot` (an address), or loop back
+    /// to this block's start when `target` is it.
+    fn exit_known(&mut self, target: u64, slot: u64, interrupt: usize) {
+        let pc = self.iconst(target);
+        if self.head.is_some_and(|(h, _)| h == target) {
+            self.flush();
+            let yes = self.fb.ins().iconst(types::I8, 1);
+            self.continue_if(yes, None, interrupt);
+            // Leaving the loop: the dispatcher resumes at the block's start.
+            self.fb.ins().store(flags(), pc, self.st, PC_OFF);
+            let c = self.i32c(EXIT_CONTINUE);
+            self.fb.ins().return_(&[c]);
+        } else {
+            let s = self.iconst(slot);
+            self.exit_chained(pc, s, interrupt);
+        }
+    }
+
     /// Look `pc` up in the jump cache: (hit at the current exec epoch, its code).
     fn probe_jcache(&mut self, pc: Value, table: usize, epoch: usize) -> (Value, Value) {
         let idx = self.ushr_k(pc, 2);
@@ -1414,6 +1454,13 @@ impl<'a> Emitter<'a> {
     /// also returns when the helper asked for an instruction-cache flush (IC IVAU), so the
     /// dispatcher drops stale code before anything else runs.
     fn tail_call_if(&mut self, ok: Value, code: Value, interrupt: usize) {
+        self.continue_if(ok, Some(code), interrupt)
+    }
+
+    /// [`Emitter::tail_call_if`], where `code` None means this function's own start
+    /// ([`Emitter::head`]); then the caller emits the return (this leaves the builder in
+    /// its block).
+    fn continue_if(&mut self, ok: Value, code: Option<Value>, interrupt: usize) {
         let flag = self.k(self.ptr, interrupt as i64);
         let mut pending = self
             .fb
@@ -1441,15 +1488,25 @@ impl<'a> Emitter<'a> {
         self.fb.seal_block(chain);
         self.fb.seal_block(ret);
         self.switch(chain);
-        let (st, cx) = (self.st, self.cx);
-        let ptr = self.ptr;
-        let tail = *self
-            .tail_sig
-            .get_or_insert_with(|| self.fb.import_signature(block_signature(ptr)));
-        self.fb.ins().return_call_indirect(tail, code, &[st, cx]);
+        match (code, self.head) {
+            (Some(code), _) => {
+                let (st, cx) = (self.st, self.cx);
+                let ptr = self.ptr;
+                let tail = *self
+                    .tail_sig
+                    .get_or_insert_with(|| self.fb.import_signature(block_signature(ptr)));
+                self.fb.ins().return_call_indirect(tail, code, &[st, cx]);
+            }
+            (None, Some((_, head))) => {
+                self.fb.ins().jump(head, &[]);
+            }
+            (None, None) => unreachable!("a loop exit without a loop head"),
+        }
         self.switch(ret);
-        let c = self.i32c(EXIT_CONTINUE);
-        self.fb.ins().return_(&[c]);
+        if code.is_some() {
+            let c = self.i32c(EXIT_CONTINUE);
+            self.fb.ins().return_(&[c]);
+        }
     }
 
     fn terminal(&mut self, t: &Terminal) {
@@ -1457,10 +1514,7 @@ impl<'a> Emitter<'a> {
             Terminal::Jump(pc) => {
                 let v = self.iconst(pc);
                 match (self.chain, self.jcache) {
-                    (Some((slots, intr)), _) => {
-                        let s = self.iconst(slots as u64);
-                        self.exit_chained(v, s, intr)
-                    }
+                    (Some((slots, intr)), _) => self.exit_known(pc, slots as u64, intr),
                     (None, Some((t, e, intr))) => self.exit_jcache(v, t, e, intr),
                     (None, None) => self.exit(v, EXIT_CONTINUE),
                 }
@@ -1471,20 +1525,44 @@ impl<'a> Emitter<'a> {
                 not_taken,
             } => {
                 let c = self.t(cond);
-                let a = self.iconst(taken);
-                let b = self.iconst(not_taken);
-                let pc = self.fb.ins().select(c, a, b);
                 match self.chain {
+                    // One exit per direction, each with its own indirect jump: each jump
+                    // then has one target, which the host predicts (a shared jump whose
+                    // target follows the condition was mispredicted).
                     Some((slots, intr)) => {
-                        let s0 = self.iconst(slots as u64);
-                        let s1 =
-                            self.iconst(slots as u64 + std::mem::size_of::<AtomicUsize>() as u64);
-                        let s = self.fb.ins().select(c, s0, s1);
-                        self.exit_chained(pc, s, intr)
+                        self.flush();
+                        let (yes, no) = (self.fb.create_block(), self.fb.create_block());
+                        self.fb.ins().brif(c, yes, &[], no, &[]);
+                        self.fb.seal_block(yes);
+                        self.fb.seal_block(no);
+                        let size = std::mem::size_of::<AtomicUsize>() as u64;
+                        for (blk, target, slot) in [
+                            (yes, taken, slots as u64),
+                            (no, not_taken, slots as u64 + size),
+                        ] {
+                            self.switch(blk);
+                            self.exit_known(target, slot, intr);
+                        }
                     }
                     None => match self.jcache {
-                        Some((t, e, intr)) => self.exit_jcache(pc, t, e, intr),
-                        None => self.exit(pc, EXIT_CONTINUE),
+                        Some((t, e, intr)) => {
+                            self.flush();
+                            let (yes, no) = (self.fb.create_block(), self.fb.create_block());
+                            self.fb.ins().brif(c, yes, &[], no, &[]);
+                            self.fb.seal_block(yes);
+                            self.fb.seal_block(no);
+                            for (blk, target) in [(yes, taken), (no, not_taken)] {
+                                self.switch(blk);
+                                let pc = self.iconst(target);
+                                self.exit_jcache(pc, t, e, intr);
+                            }
+                        }
+                        None => {
+                            let a = self.iconst(taken);
+                            let b = self.iconst(not_taken);
+                            let pc = self.fb.ins().select(c, a, b);
+                            self.exit(pc, EXIT_CONTINUE)
+                        }
                     },
                 }
             }

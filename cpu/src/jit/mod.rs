@@ -277,6 +277,29 @@ fn thread_cpu_ns() -> u64 {
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
+/// ARMBOARD_JIT_DUMP=DIR: write each compiled block's CLIF and machine code to
+/// `DIR/<function id>.txt` (perf names JIT functions `.Lfn<id in hex>`).
+fn dump_dir() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| std::env::var_os("ARMBOARD_JIT_DUMP").map(Into::into))
+        .as_deref()
+}
+
+fn dump_block(dir: &std::path::Path, b: &Block, id: cranelift_module::FuncId, ctx: &Context) {
+    let asm = ctx
+        .compiled_code()
+        .and_then(|c| c.vcode.clone())
+        .unwrap_or_default();
+    let text = format!(
+        "guest pc {:#x}, {} instructions\n\n{}\n{asm}",
+        b.pc, b.len, ctx.func
+    );
+    let path = dir.join(format!("{:x}.txt", id.as_u32()));
+    if let Err(e) = std::fs::write(&path, text) {
+        log::warn!("jit: {}: {e}", path.display());
+    }
+}
+
 /// Cranelift's side: one module per generation that still has code, and the reusable
 /// contexts. Lives on the vCPU thread (inline compilation) or on the compile worker.
 struct Compiler {
@@ -324,7 +347,14 @@ impl Compiler {
             e.block(b);
             e.fb.finalize(frontend);
         }
+        let dump = dump_dir();
+        if dump.is_some() {
+            self.ctx.set_disasm(true);
+        }
         let r = module.define_function(id, &mut self.ctx);
+        if let (Some(dir), Ok(_)) = (dump, &r) {
+            dump_block(dir, b, id, &self.ctx);
+        }
         let size = self
             .ctx
             .compiled_code()
