@@ -319,6 +319,20 @@ pub enum Terminal {
     Dynamic,
 }
 
+impl Terminal {
+    /// The pcs this terminal continues at that are known at translation, in the JIT's exit
+    /// slot order (a branch's taken target first).
+    pub fn known_targets(&self) -> Vec<u64> {
+        match *self {
+            Terminal::Jump(t) => vec![t],
+            Terminal::Branch {
+                taken, not_taken, ..
+            } => vec![taken, not_taken],
+            _ => vec![],
+        }
+    }
+}
+
 /// Where guest instruction `pc` starts in [`Block::ops`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InsnStart {

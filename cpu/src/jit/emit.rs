@@ -108,6 +108,19 @@ pub(super) struct Emitter<'a> {
     head: Option<(u64, cranelift_codegen::ir::Block)>,
 }
 
+/// How a chained exit goes on when it may.
+#[derive(Clone, Copy)]
+enum Next {
+    /// Tail-call compiled code (pc already stored).
+    Tail(Value),
+    /// Jump back to this function's start ([`Emitter::head`]); `pc` (the block's own) is
+    /// stored only if the exit returns to the dispatcher instead.
+    Loop {
+        head: cranelift_codegen::ir::Block,
+        pc: Value,
+    },
+}
+
 fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
@@ -870,14 +883,7 @@ impl<'a> Emitter<'a> {
         self.has_call = b.ops.iter().any(|op| matches!(op, Op::Call { .. }));
         // A loop that is one block (an exit back to its own start) stays in this function:
         // no frame set-up, slot load or indirect jump per iteration.
-        let to_self = match b.terminal {
-            Terminal::Jump(t) => t == b.pc,
-            Terminal::Branch {
-                taken, not_taken, ..
-            } => taken == b.pc || not_taken == b.pc,
-            _ => false,
-        };
-        if to_self && self.chain.is_some() {
+        if self.chain.is_some() && b.terminal.known_targets().contains(&b.pc) {
             let head = self.fb.create_block();
             self.fb.ins().jump(head, &[]);
             self.switch(head);
@@ -1392,17 +1398,16 @@ impl<'a> Emitter<'a> {
     /// to this block's start when `target` is it.
     fn exit_known(&mut self, target: u64, slot: u64, interrupt: usize) {
         let pc = self.iconst(target);
-        if self.head.is_some_and(|(h, _)| h == target) {
-            self.flush();
-            let yes = self.fb.ins().iconst(types::I8, 1);
-            self.continue_if(yes, None, interrupt);
-            // Leaving the loop: the dispatcher resumes at the block's start.
-            self.fb.ins().store(flags(), pc, self.st, PC_OFF);
-            let c = self.i32c(EXIT_CONTINUE);
-            self.fb.ins().return_(&[c]);
-        } else {
-            let s = self.iconst(slot);
-            self.exit_chained(pc, s, interrupt);
+        match self.head {
+            Some((h, head)) if h == target => {
+                self.flush();
+                let yes = self.fb.ins().iconst(types::I8, 1);
+                self.continue_if(yes, Next::Loop { head, pc }, interrupt);
+            }
+            _ => {
+                let s = self.iconst(slot);
+                self.exit_chained(pc, s, interrupt);
+            }
         }
     }
 
@@ -1454,13 +1459,11 @@ impl<'a> Emitter<'a> {
     /// also returns when the helper asked for an instruction-cache flush (IC IVAU), so the
     /// dispatcher drops stale code before anything else runs.
     fn tail_call_if(&mut self, ok: Value, code: Value, interrupt: usize) {
-        self.continue_if(ok, Some(code), interrupt)
+        self.continue_if(ok, Next::Tail(code), interrupt)
     }
 
-    /// [`Emitter::tail_call_if`], where `code` None means this function's own start
-    /// ([`Emitter::head`]); then the caller emits the return (this leaves the builder in
-    /// its block).
-    fn continue_if(&mut self, ok: Value, code: Option<Value>, interrupt: usize) {
+    /// [`Emitter::tail_call_if`] for either way of going on ([`Next`]).
+    fn continue_if(&mut self, ok: Value, next: Next, interrupt: usize) {
         let flag = self.k(self.ptr, interrupt as i64);
         let mut pending = self
             .fb
@@ -1488,8 +1491,8 @@ impl<'a> Emitter<'a> {
         self.fb.seal_block(chain);
         self.fb.seal_block(ret);
         self.switch(chain);
-        match (code, self.head) {
-            (Some(code), _) => {
+        match next {
+            Next::Tail(code) => {
                 let (st, cx) = (self.st, self.cx);
                 let ptr = self.ptr;
                 let tail = *self
@@ -1497,15 +1500,38 @@ impl<'a> Emitter<'a> {
                     .get_or_insert_with(|| self.fb.import_signature(block_signature(ptr)));
                 self.fb.ins().return_call_indirect(tail, code, &[st, cx]);
             }
-            (None, Some((_, head))) => {
+            Next::Loop { head, .. } => {
                 self.fb.ins().jump(head, &[]);
             }
-            (None, None) => unreachable!("a loop exit without a loop head"),
         }
         self.switch(ret);
-        if code.is_some() {
-            let c = self.i32c(EXIT_CONTINUE);
-            self.fb.ins().return_(&[c]);
+        if let Next::Loop { pc, .. } = next {
+            // Leaving the loop: the dispatcher resumes at the block's start.
+            self.fb.ins().store(flags(), pc, self.st, PC_OFF);
+        }
+        let c = self.i32c(EXIT_CONTINUE);
+        self.fb.ins().return_(&[c]);
+    }
+
+    /// With state written back: branch on `c` into one CLIF block per direction and emit
+    /// `exit(self, target, k)` in each (k = 0 for `taken`, 1 for `not_taken`), so each exit
+    /// has an indirect jump of its own, with one target the host can predict (a shared jump
+    /// whose target follows the condition was mispredicted).
+    fn per_direction(
+        &mut self,
+        c: Value,
+        taken: u64,
+        not_taken: u64,
+        mut exit: impl FnMut(&mut Self, u64, u64),
+    ) {
+        self.flush();
+        let (yes, no) = (self.fb.create_block(), self.fb.create_block());
+        self.fb.ins().brif(c, yes, &[], no, &[]);
+        self.fb.seal_block(yes);
+        self.fb.seal_block(no);
+        for (k, (blk, target)) in [(yes, taken), (no, not_taken)].into_iter().enumerate() {
+            self.switch(blk);
+            exit(self, target, k as u64);
         }
     }
 
@@ -1526,36 +1552,18 @@ impl<'a> Emitter<'a> {
             } => {
                 let c = self.t(cond);
                 match self.chain {
-                    // One exit per direction, each with its own indirect jump: each jump
-                    // then has one target, which the host predicts (a shared jump whose
-                    // target follows the condition was mispredicted).
                     Some((slots, intr)) => {
-                        self.flush();
-                        let (yes, no) = (self.fb.create_block(), self.fb.create_block());
-                        self.fb.ins().brif(c, yes, &[], no, &[]);
-                        self.fb.seal_block(yes);
-                        self.fb.seal_block(no);
                         let size = std::mem::size_of::<AtomicUsize>() as u64;
-                        for (blk, target, slot) in [
-                            (yes, taken, slots as u64),
-                            (no, not_taken, slots as u64 + size),
-                        ] {
-                            self.switch(blk);
-                            self.exit_known(target, slot, intr);
-                        }
+                        self.per_direction(c, taken, not_taken, |e, target, k| {
+                            e.exit_known(target, slots as u64 + k * size, intr)
+                        });
                     }
                     None => match self.jcache {
-                        Some((t, e, intr)) => {
-                            self.flush();
-                            let (yes, no) = (self.fb.create_block(), self.fb.create_block());
-                            self.fb.ins().brif(c, yes, &[], no, &[]);
-                            self.fb.seal_block(yes);
-                            self.fb.seal_block(no);
-                            for (blk, target) in [(yes, taken), (no, not_taken)] {
-                                self.switch(blk);
-                                let pc = self.iconst(target);
-                                self.exit_jcache(pc, t, e, intr);
-                            }
+                        Some((t, ep, intr)) => {
+                            self.per_direction(c, taken, not_taken, |e, target, _| {
+                                let pc = e.iconst(target);
+                                e.exit_jcache(pc, t, ep, intr)
+                            });
                         }
                         None => {
                             let a = self.iconst(taken);

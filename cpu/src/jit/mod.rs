@@ -630,13 +630,7 @@ impl Jit {
         let g = &mut self.gen;
         // Exit slots for known targets (slot k for target k). A target the policy does not
         // let this block link to keeps an empty slot: that exit always returns.
-        let targets: Vec<u64> = match b.terminal {
-            Terminal::Jump(t) => vec![t],
-            Terminal::Branch {
-                taken, not_taken, ..
-            } => vec![taken, not_taken],
-            _ => vec![],
-        };
+        let targets = b.terminal.known_targets();
         let slots = if !targets.iter().any(|&t| link.may_link(b.pc, t)) {
             None
         } else {
