@@ -613,7 +613,7 @@ impl Jit {
     /// Link the code the worker has finished and hand each block's (key, code) to `install`
     /// (None: Cranelift refused the block). Answers for flushed generations are dropped.
     pub fn poll(&mut self, mut install: impl FnMut(u64, Option<BlockFn>)) {
-        while let Some(done) = self.worker.as_ref().and_then(Worker::try_done) {
+        while let Some(done) = self.worker.as_mut().and_then(Worker::try_done) {
             if done.job.gen != self.gen.number {
                 self.stats.discarded += 1;
                 continue;

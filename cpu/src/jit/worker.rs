@@ -23,6 +23,10 @@ pub(super) struct Worker {
     rx: Receiver<Done>,
     /// The generation the vCPU runs: work for older ones is skipped.
     live: Arc<AtomicU64>,
+    /// Answers sent so far (counted after each send), and those taken: the vCPU polls at
+    /// every dispatch while jobs are out, and a load is much cheaper than `try_recv`.
+    sent: Arc<AtomicU64>,
+    taken: u64,
     /// The process the worker thread belongs to (a fork child has no worker thread).
     pid: u32,
 }
@@ -33,14 +37,17 @@ impl Worker {
         let (tx, jobs) = channel();
         let (done, rx) = channel();
         let live = Arc::new(AtomicU64::new(gen));
-        let l = live.clone();
+        let sent = Arc::new(AtomicU64::new(0));
+        let (l, s) = (live.clone(), sent.clone());
         std::thread::Builder::new()
             .name("armboard-jit".into())
-            .spawn(move || run(jobs, done, l))?;
+            .spawn(move || run(jobs, done, l, s))?;
         Ok(Self {
             tx,
             rx,
             live,
+            sent,
+            taken: 0,
             pid: std::process::id(),
         })
     }
@@ -62,12 +69,17 @@ impl Worker {
     }
 
     /// A finished job, if one is waiting.
-    pub(super) fn try_done(&self) -> Option<Done> {
-        self.rx.try_recv().ok()
+    pub(super) fn try_done(&mut self) -> Option<Done> {
+        if self.sent.load(Ordering::Acquire) == self.taken {
+            return None;
+        }
+        let d = self.rx.try_recv().ok()?;
+        self.taken += 1;
+        Some(d)
     }
 }
 
-fn run(jobs: Receiver<Msg>, done: Sender<Done>, live: Arc<AtomicU64>) {
+fn run(jobs: Receiver<Msg>, done: Sender<Done>, live: Arc<AtomicU64>, sent: Arc<AtomicU64>) {
     let mut c = Compiler::new();
     while let Ok(m) = jobs.recv() {
         match m {
@@ -91,6 +103,7 @@ fn run(jobs: Receiver<Msg>, done: Sender<Done>, live: Arc<AtomicU64>) {
                 {
                     break;
                 }
+                sent.fetch_add(1, Ordering::Release);
             }
             // SAFETY: the vCPU sends this after flushing the generation: it holds no pointer
             // into that code and does not run it.

@@ -135,8 +135,16 @@ impl SysMem {
     /// `va` again only while `translate_exec(va)` still returns `pa`. A TLB hit costs a few
     /// compares; a miss walks the tables. The fault is the one the fetch would take.
     pub fn translate_exec(&mut self, va: u64) -> Result<u64, MemFault> {
-        self.entry(va, Access::Exec)
-            .map(|e| e.pa | (va & PAGE_MASK))
+        let e = self.entry(va, Access::Exec)?;
+        // TLBIs of this region now bump the exec epoch. One published since `entry` caught
+        // up may have missed the mark: then the translation may be stale, and the bump
+        // makes the engine check it again.
+        self.fast.mark_code(e.tag, e.shift);
+        fence(std::sync::atomic::Ordering::SeqCst);
+        if self.broadcast.epoch() != self.seen {
+            self.fast.bump();
+        }
+        Ok(e.pa | (va & PAGE_MASK))
     }
 
     /// Apply other vCPUs' TLB maintenance if there is any we have not seen.
@@ -219,7 +227,7 @@ impl SysMem {
             return;
         }
         let addend = (e.host as u64).wrapping_sub(e.tag & !PAGE_MASK);
-        self.fast.insert(write, e.tag, addend);
+        self.fast.insert(write, e.tag, addend, e.shift);
         // Another vCPU may have published a TLBI (and emptied our tables) since `entry`
         // caught up: then this fill may be stale; the next access catches up again.
         fence(std::sync::atomic::Ordering::SeqCst);

@@ -211,10 +211,58 @@ const FAST_ENTRIES: usize = 1 << FAST_BITS;
 pub struct FastTables {
     /// Read entries, then write entries, two words each.
     words: Box<[AtomicU64]>,
-    /// The exec epoch: bumped whenever translations may have changed (every [`Self::clear`],
-    /// and EL changes). A code-cache entry validated against the translation at one epoch
-    /// stays valid while the epoch is unchanged.
+    /// The exec epoch: bumped whenever translations of code may have changed (every
+    /// [`Self::clear`], EL changes, a TLBI of a page in a [`Regions`] of `code`). A
+    /// code-cache entry validated against the translation at one epoch stays valid while the
+    /// epoch is unchanged.
     epoch: AtomicU64,
+    /// Where the tables hold pages of mappings larger than a page: a TLBI by VA there drops
+    /// the whole table rather than one slot.
+    large: Regions,
+    /// Where the owner has translated code ([`Self::mark_code`]): only a TLBI by VA there
+    /// bumps the exec epoch (which sends every cached block back through the translation).
+    code: Regions,
+}
+
+/// A conservative set of 2 MiB regions of virtual addresses (hashed; a hit may be a false
+/// positive, a region once added stays until [`Regions::reset`]), and whether a mapping
+/// larger than a region was added, which makes every address a hit.
+#[derive(Default)]
+struct Regions {
+    bits: [AtomicU64; 4],
+    huge: std::sync::atomic::AtomicBool,
+}
+
+impl Regions {
+    const SHIFT: u32 = 21;
+
+    fn bit(va: u64) -> (usize, u64) {
+        let r = ((va & VA_BITS) >> Self::SHIFT) as usize & 255;
+        (r >> 6, 1 << (r & 63))
+    }
+
+    /// Add the region of `va`, reached through a mapping of `1 << shift` bytes.
+    fn add(&self, va: u64, shift: u32) {
+        if shift > Self::SHIFT {
+            self.huge.store(true, Ordering::Relaxed);
+        }
+        let (w, b) = Self::bit(va);
+        if self.bits[w].load(Ordering::Relaxed) & b == 0 {
+            self.bits[w].fetch_or(b, Ordering::Relaxed);
+        }
+    }
+
+    fn hit(&self, va: u64) -> bool {
+        let (w, b) = Self::bit(va);
+        self.huge.load(Ordering::Relaxed) || self.bits[w].load(Ordering::Relaxed) & b != 0
+    }
+
+    fn reset(&self) {
+        self.huge.store(false, Ordering::Relaxed);
+        for w in &self.bits {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Default for FastTables {
@@ -228,6 +276,8 @@ impl FastTables {
         Self {
             words: (0..4 * FAST_ENTRIES).map(|_| AtomicU64::new(0)).collect(),
             epoch: AtomicU64::new(1),
+            large: Regions::default(),
+            code: Regions::default(),
         }
     }
 
@@ -266,8 +316,12 @@ impl FastTables {
             .then(|| self.words[k + 1].load(Ordering::Relaxed))
     }
 
-    /// Make the page of `tag` reach host `addend + va` (owner only).
-    pub fn insert(&self, write: bool, tag: u64, addend: u64) {
+    /// Make the page of `tag`, of a mapping of `1 << shift` bytes, reach host `addend + va`
+    /// (owner only).
+    pub fn insert(&self, write: bool, tag: u64, addend: u64, shift: u32) {
+        if shift > 12 {
+            self.large.add(tag, shift);
+        }
         let k = Self::slot(write, tag);
         // Addend first: a reader that sees the new tag finds the new addend with it (both
         // are read by the owner's own thread; other threads only clear tags).
@@ -282,10 +336,38 @@ impl FastTables {
 
     /// Empty both tables (any thread); bumps the exec epoch.
     pub fn clear(&self) {
+        self.large.reset();
         for t in self.words.iter().step_by(2) {
             t.store(0, Ordering::Relaxed);
         }
         self.bump();
+    }
+
+    /// Note that the owner translated code at `va`, reached through a mapping of
+    /// `1 << shift` bytes. The owner must check for broadcasts again afterwards (with a
+    /// SeqCst fence between), as for a fill: see [`TlbBroadcast::register`].
+    pub fn mark_code(&self, va: u64, shift: u32) {
+        self.code.add(va, shift);
+    }
+
+    /// Apply a TLBI (any thread): by VA, empty that page's slots, or the whole tables where
+    /// they hold pages of larger mappings around it, and bump the exec epoch only where code
+    /// was translated; anything else empties everything.
+    pub fn invalidate(&self, op: Tlbi) {
+        let va = match op {
+            Tlbi::Va { va, .. } | Tlbi::VaAllAsids { va } => va,
+            Tlbi::All | Tlbi::Asid(_) => return self.clear(),
+        };
+        if self.large.hit(va) {
+            return self.clear();
+        }
+        let tag = TlbFast::tag(va, 0);
+        for write in [false, true] {
+            self.words[Self::slot(write, tag)].store(0, Ordering::Relaxed);
+        }
+        if self.code.hit(va) {
+            self.bump();
+        }
     }
 
     /// Start a new exec epoch (any thread).
@@ -386,7 +468,7 @@ impl TlbBroadcast {
             // emptied here, or it sees the new epoch and takes the fill back.
             fence(Ordering::SeqCst);
             for f in log.fast.iter().filter_map(Weak::upgrade) {
-                f.clear();
+                f.invalidate(o);
             }
         }
         *seen = seq;
@@ -456,5 +538,76 @@ mod region_tests {
         );
         t.invalidate(Tlbi::VaAllAsids { va: first + 0x5000 }, 0xffff);
         assert!(t.lookup(Access::Write, Tlb::tag(first, 1), 1).is_some());
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    const EL1: u8 = 1;
+
+    fn fill(f: &FastTables, pages: &[(u64, u32)]) {
+        for &(va, shift) in pages {
+            let tag = TlbFast::tag(va, EL1);
+            f.insert(false, tag, 0x1000, shift);
+            f.insert(true, tag, 0x1000, shift);
+        }
+    }
+
+    fn filled(pages: &[(u64, u32)]) -> FastTables {
+        let f = FastTables::new();
+        fill(&f, pages);
+        f
+    }
+
+    fn held(f: &FastTables, va: u64) -> bool {
+        let tag = TlbFast::tag(va, EL1);
+        f.holds(false, tag) && f.holds(true, tag)
+    }
+
+    #[test]
+    fn tlbi_by_va_empties_only_its_page_and_bumps_the_epoch_only_over_code() {
+        let (a, b, code) = (0x40_0000u64, 0x40_1000u64, 0x1234_0000u64);
+        let f = filled(&[(a, 12), (b, 12)]);
+        f.mark_code(code, 12);
+        let epoch = f.epoch();
+        f.invalidate(Tlbi::VaAllAsids { va: a });
+        assert!(!held(&f, a) && held(&f, b));
+        assert_eq!(f.epoch(), epoch, "no code there: cached blocks stay valid");
+        f.invalidate(Tlbi::Va {
+            va: code + 0x3000,
+            asid: 1,
+        });
+        assert!(held(&f, b));
+        assert_ne!(
+            f.epoch(),
+            epoch,
+            "code in that 2 MiB region: blocks are checked again"
+        );
+    }
+
+    #[test]
+    fn tlbi_near_a_page_of_a_block_mapping_empties_everything() {
+        let (a, b) = (0x40_0000u64, 0x80_5000u64);
+        let f = filled(&[(a, 21), (b, 12)]);
+        let epoch = f.epoch();
+        // Another page of the same 2 MiB block: the block's whole entry goes, so must `a`.
+        f.invalidate(Tlbi::VaAllAsids { va: a + 0x7000 });
+        assert!(!held(&f, a) && !held(&f, b));
+        assert_ne!(f.epoch(), epoch);
+        // After the full clear the block's region is forgotten: TLBIs are per page again.
+        fill(&f, &[(a, 12), (a + 0x1000, 12)]);
+        f.invalidate(Tlbi::VaAllAsids { va: a });
+        assert!(!held(&f, a) && held(&f, a + 0x1000));
+    }
+
+    #[test]
+    fn code_through_a_huge_mapping_makes_every_tlbi_bump_the_epoch() {
+        let f = FastTables::new();
+        f.mark_code(0x4000_0000, 30);
+        let epoch = f.epoch();
+        f.invalidate(Tlbi::VaAllAsids { va: 0x9999_0000 });
+        assert_ne!(f.epoch(), epoch);
     }
 }
