@@ -103,9 +103,16 @@ pub(super) struct Emitter<'a> {
     pub(super) budgeted: bool,
     /// `state.retired` after this block's instructions, once counted.
     retired: Option<Value>,
-    /// (guest pc, CLIF block) of the block's start when an exit branches back to it: such
-    /// an exit jumps there inside the function instead of tail-calling itself.
-    head: Option<(u64, cranelift_codegen::ir::Block)>,
+    /// The region's blocks: (guest pc, CLIF block of its start), the head first. A
+    /// known-target exit to one of them jumps there inside the function.
+    members: Vec<(u64, cranelift_codegen::ir::Block)>,
+    /// The member being emitted.
+    cur: usize,
+    /// The known targets outside the region, in exit-slot order (slot k at
+    /// `chain.0 + 8 * k`).
+    pub(super) targets: Vec<u64>,
+    /// Address of the vCPU's interrupt flag.
+    pub(super) interrupt: usize,
 }
 
 /// How a chained exit goes on when it may.
@@ -113,7 +120,7 @@ pub(super) struct Emitter<'a> {
 enum Next {
     /// Tail-call compiled code (pc already stored).
     Tail(Value),
-    /// Jump back to this function's start ([`Emitter::head`]); `pc` (the block's own) is
+    /// Jump to a region member's start ([`Emitter::members`]); `pc` (the member's) is
     /// stored only if the exit returns to the dispatcher instead.
     Loop {
         head: cranelift_codegen::ir::Block,
@@ -161,7 +168,10 @@ impl<'a> Emitter<'a> {
             has_call: false,
             budgeted: false,
             retired: None,
-            head: None,
+            members: Vec::new(),
+            cur: 0,
+            targets: Vec::new(),
+            interrupt: 0,
             tail_sig: None,
             host_cc,
             temps: vec![None; ntemps],
@@ -879,16 +889,40 @@ impl<'a> Emitter<'a> {
         V_OFF + 16 * (reg as i32 & 31) + esize as i32 * idx as i32
     }
 
-    pub(super) fn block(&mut self, b: &Block) {
-        self.has_call = b.ops.iter().any(|op| matches!(op, Op::Call { .. }));
-        // A loop that is one block (an exit back to its own start) stays in this function:
-        // no frame set-up, slot load or indirect jump per iteration.
-        if self.chain.is_some() && b.terminal.known_targets().contains(&b.pc) {
-            let head = self.fb.create_block();
-            self.fb.ins().jump(head, &[]);
-            self.switch(head);
-            self.head = Some((b.pc, head));
+    /// Emit a region: `blocks[0]` (where the function is entered) and blocks of its page
+    /// that its exits reach. Each member starts in a CLIF block of its own with the guest
+    /// state in memory (every exit writes it back), so any member may jump to any other.
+    pub(super) fn region(&mut self, blocks: &[&Block]) {
+        self.has_call = blocks
+            .iter()
+            .any(|b| b.ops.iter().any(|op| matches!(op, Op::Call { .. })));
+        self.members = blocks
+            .iter()
+            .map(|b| (b.pc, self.fb.create_block()))
+            .collect();
+        self.fb.ins().jump(self.members[0].1, &[]);
+        for (i, b) in blocks.iter().enumerate() {
+            self.cur = i;
+            self.switch(self.members[i].1);
+            self.invalidate();
+            self.block(b);
         }
+        for &(_, blk) in &self.members {
+            self.fb.seal_block(blk);
+        }
+        // The shared fault exit: state.pc = the faulting instruction.
+        if let Some(fault) = self.fault {
+            self.switch(fault);
+            self.fb.seal_block(fault);
+            let pc = self.fb.block_params(fault)[0];
+            self.fb.ins().store(flags(), pc, self.st, PC_OFF);
+            let code = self.i32c(EXIT_FAULT);
+            self.fb.ins().return_(&[code]);
+        }
+    }
+
+    /// Emit one member of the region, from its start to its exits.
+    fn block(&mut self, b: &Block) {
         // Count retired guest instructions (chained blocks never pass the dispatcher).
         let n = self
             .fb
@@ -906,18 +940,6 @@ impl<'a> Emitter<'a> {
             self.op(op, pc);
         }
         self.terminal(&b.terminal);
-        if let Some((_, head)) = self.head {
-            self.fb.seal_block(head);
-        }
-        // The shared fault exit: state.pc = the faulting instruction.
-        if let Some(fault) = self.fault {
-            self.switch(fault);
-            self.fb.seal_block(fault);
-            let pc = self.fb.block_params(fault)[0];
-            self.fb.ins().store(flags(), pc, self.st, PC_OFF);
-            let code = self.i32c(EXIT_FAULT);
-            self.fb.ins().return_(&[code]);
-        }
     }
 
     fn op(&mut self, op: &Op, pc: u64) {
@@ -1394,21 +1416,42 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Leave for the known pc `target` through exit slot `slot` (an address), or loop back
-    /// to this block's start when `target` is it.
-    fn exit_known(&mut self, target: u64, slot: u64, interrupt: usize) {
-        let pc = self.iconst(target);
-        match self.head {
-            Some((h, head)) if h == target => {
-                self.flush();
-                let yes = self.fb.ins().iconst(types::I8, 1);
-                self.continue_if(yes, Next::Loop { head, pc }, interrupt);
-            }
-            _ => {
-                let s = self.iconst(slot);
-                self.exit_chained(pc, s, interrupt);
-            }
+    /// Go on at the region member that starts at `target`, if there is one: a plain jump
+    /// to a later member, unless the flags a chained exit tests could be set (an interrupt
+    /// and pending requests only matter at a loop's back-edge while no helper is called, so
+    /// every pass through a region does a bounded amount of work), else the checks of a
+    /// chained exit. False (nothing emitted) when `target` is outside the region.
+    fn is_member(&self, pc: u64) -> bool {
+        self.members.iter().any(|&(m, _)| m == pc)
+    }
+
+    fn goto_member(&mut self, target: u64) -> bool {
+        let Some(j) = self.members.iter().position(|&(pc, _)| pc == target) else {
+            return false;
+        };
+        let head = self.members[j].1;
+        self.flush();
+        if j > self.cur && !self.has_call && !self.budgeted {
+            self.fb.ins().jump(head, &[]);
+        } else {
+            let pc = self.iconst(target);
+            let yes = self.fb.ins().iconst(types::I8, 1);
+            self.continue_if(yes, Next::Loop { head, pc }, self.interrupt);
         }
+        true
+    }
+
+    /// Leave for the known pc `target`: jump to it inside the region, or through its exit
+    /// slot (in the region's [`Emitter::chain`] slots).
+    fn exit_known(&mut self, target: u64, slots: usize, interrupt: usize) {
+        if self.goto_member(target) {
+            return;
+        }
+        let k = self.targets.iter().position(|&t| t == target);
+        let k = k.expect("the job lists every known target outside the region");
+        let pc = self.iconst(target);
+        let s = self.iconst((slots + k * std::mem::size_of::<AtomicUsize>()) as u64);
+        self.exit_chained(pc, s, interrupt);
     }
 
     /// Look `pc` up in the jump cache: (hit at the current exec epoch, its code).
@@ -1514,7 +1557,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// With state written back: branch on `c` into one CLIF block per direction and emit
-    /// `exit(self, target, k)` in each (k = 0 for `taken`, 1 for `not_taken`), so each exit
+    /// `exit(self, target)` in each, so each exit
     /// has an indirect jump of its own, with one target the host can predict (a shared jump
     /// whose target follows the condition was mispredicted).
     fn per_direction(
@@ -1522,25 +1565,28 @@ impl<'a> Emitter<'a> {
         c: Value,
         taken: u64,
         not_taken: u64,
-        mut exit: impl FnMut(&mut Self, u64, u64),
+        mut exit: impl FnMut(&mut Self, u64),
     ) {
         self.flush();
         let (yes, no) = (self.fb.create_block(), self.fb.create_block());
         self.fb.ins().brif(c, yes, &[], no, &[]);
         self.fb.seal_block(yes);
         self.fb.seal_block(no);
-        for (k, (blk, target)) in [(yes, taken), (no, not_taken)].into_iter().enumerate() {
+        for (blk, target) in [(yes, taken), (no, not_taken)] {
             self.switch(blk);
-            exit(self, target, k as u64);
+            exit(self, target);
         }
     }
 
     fn terminal(&mut self, t: &Terminal) {
         match *t {
             Terminal::Jump(pc) => {
+                if self.goto_member(pc) {
+                    return;
+                }
                 let v = self.iconst(pc);
                 match (self.chain, self.jcache) {
-                    (Some((slots, intr)), _) => self.exit_known(pc, slots as u64, intr),
+                    (Some((slots, intr)), _) => self.exit_known(pc, slots, intr),
                     (None, Some((t, e, intr))) => self.exit_jcache(v, t, e, intr),
                     (None, None) => self.exit(v, EXIT_CONTINUE),
                 }
@@ -1553,16 +1599,25 @@ impl<'a> Emitter<'a> {
                 let c = self.t(cond);
                 match self.chain {
                     Some((slots, intr)) => {
-                        let size = std::mem::size_of::<AtomicUsize>() as u64;
-                        self.per_direction(c, taken, not_taken, |e, target, k| {
-                            e.exit_known(target, slots as u64 + k * size, intr)
+                        self.per_direction(c, taken, not_taken, |e, target| {
+                            e.exit_known(target, slots, intr)
                         });
                     }
                     None => match self.jcache {
                         Some((t, ep, intr)) => {
-                            self.per_direction(c, taken, not_taken, |e, target, _| {
-                                let pc = e.iconst(target);
-                                e.exit_jcache(pc, t, ep, intr)
+                            self.per_direction(c, taken, not_taken, |e, target| {
+                                if !e.goto_member(target) {
+                                    let pc = e.iconst(target);
+                                    e.exit_jcache(pc, t, ep, intr)
+                                }
+                            });
+                        }
+                        None if self.is_member(taken) || self.is_member(not_taken) => {
+                            self.per_direction(c, taken, not_taken, |e, target| {
+                                if !e.goto_member(target) {
+                                    let pc = e.iconst(target);
+                                    e.exit(pc, EXIT_CONTINUE)
+                                }
                             });
                         }
                         None => {

@@ -71,8 +71,7 @@ struct Generation {
     /// Exit slots: a block's known-target exits tail-call the code a slot holds (0 = return to
     /// the dispatcher). Boxed so their addresses, embedded in code, stay put when the Vec
     /// grows (hence the allow).
-    #[allow(clippy::vec_box)]
-    slots: Vec<Box<[AtomicUsize; 2]>>,
+    slots: Vec<Box<[AtomicUsize]>>,
     /// Indirect-branch lookup: a direct-mapped table of (guest pc, code) pairs that compiled
     /// BR/BLR/RET exits probe before returning to the dispatcher.
     lookup: Box<[AtomicUsize]>,
@@ -238,14 +237,15 @@ struct Job {
     /// The engine's name for the block, handed back with the code.
     key: u64,
     pc: u64,
+    /// Guest instructions of the whole region.
     len: u32,
     fast: Option<FastMem>,
     /// The inline TLB loads and stores probe (system mode).
     tlb: Option<TlbFast>,
     link: LinkPolicy,
-    /// Known exit targets, in slot order.
+    /// Known exit targets outside the region, in slot order.
     targets: Vec<u64>,
-    /// Address of the block's exit-slot pair, when some exit may chain.
+    /// Address of the region's exit slots (one per target), when some exit may chain.
     slots: Option<usize>,
     /// Address of the indirect-branch table, when indirect branches probe it.
     lookup: Option<usize>,
@@ -285,14 +285,22 @@ fn dump_dir() -> Option<&'static std::path::Path> {
         .as_deref()
 }
 
-fn dump_block(dir: &std::path::Path, b: &Block, id: cranelift_module::FuncId, ctx: &Context) {
+fn dump_block(
+    dir: &std::path::Path,
+    blocks: &[&Block],
+    id: cranelift_module::FuncId,
+    ctx: &Context,
+) {
+    let pcs: Vec<String> = blocks.iter().map(|b| format!("{:#x}", b.pc)).collect();
+    let len: u32 = blocks.iter().map(|b| b.len).sum();
     let asm = ctx
         .compiled_code()
         .and_then(|c| c.vcode.clone())
         .unwrap_or_default();
     let text = format!(
-        "guest pc {:#x}, {} instructions\n\n{}\n{asm}",
-        b.pc, b.len, ctx.func
+        "guest pc {}, {len} instructions\n\n{}\n{asm}",
+        pcs.join(" "),
+        ctx.func
     );
     let path = dir.join(format!("{:x}.txt", id.as_u32()));
     if let Err(e) = std::fs::write(&path, text) {
@@ -318,8 +326,9 @@ impl Compiler {
         }
     }
 
-    /// Compile `b` into generation `job.gen`'s module.
-    fn compile(&mut self, b: &Block, job: &Job) -> Option<(usize, usize)> {
+    /// Compile the region `blocks` (its head first) into generation `job.gen`'s module.
+    fn compile(&mut self, blocks: &[&Block], job: &Job) -> Option<(usize, usize)> {
+        let b = blocks[0];
         if self.modules.last().is_none_or(|(g, _)| *g != job.gen) {
             match new_module() {
                 Ok(m) => self.modules.push((job.gen, m)),
@@ -338,13 +347,16 @@ impl Compiler {
         {
             let fb = FunctionBuilder::new(&mut self.ctx.func, &mut self.fctx);
             let cc = frontend.default_call_conv;
-            let mut e = Emitter::new(fb, ptr, b.temps as usize, job.fast, cc);
+            let temps = blocks.iter().map(|b| b.temps as usize).max().unwrap_or(0);
+            let mut e = Emitter::new(fb, ptr, temps, job.fast, cc);
             e.tlb = job.tlb;
+            e.interrupt = job.interrupt;
+            e.targets.clone_from(&job.targets);
             e.chain = job.slots.map(|s| (s, job.interrupt));
             e.lookup = job.lookup.map(|t| (t, job.interrupt));
             e.budgeted = job.budgeted;
             e.jcache = job.jcache.map(|(t, ep)| (t, ep, job.interrupt));
-            e.block(b);
+            e.region(blocks);
             e.fb.finalize(frontend);
         }
         let dump = dump_dir();
@@ -353,7 +365,7 @@ impl Compiler {
         }
         let r = module.define_function(id, &mut self.ctx);
         if let (Some(dir), Ok(_)) = (dump, &r) {
-            dump_block(dir, b, id, &self.ctx);
+            dump_block(dir, blocks, id, &self.ctx);
         }
         let size = self
             .ctx
@@ -554,27 +566,40 @@ impl Jit {
         fast: Option<FastMem>,
         link: LinkPolicy,
     ) -> Option<BlockFn> {
-        let job = self.job(b.pc, b, fast, link);
+        self.compile_region(&[b], fast, link)
+    }
+
+    /// Compile a region: `blocks[0]`, its head, and blocks of its page it branches to
+    /// directly (see [`Jit::request`]).
+    pub fn compile_region(
+        &mut self,
+        blocks: &[&Block],
+        fast: Option<FastMem>,
+        link: LinkPolicy,
+    ) -> Option<BlockFn> {
+        let job = self.job(blocks[0].pc, blocks, fast, link);
         let start = thread_cpu_ns();
         let code = self
             .inline
             .get_or_insert_with(Compiler::new)
-            .compile(b, &job);
+            .compile(blocks, &job);
         let ns = thread_cpu_ns().saturating_sub(start);
         self.install(Done { job, code, ns })
     }
 
-    /// Compile `b` (the engine's block `key`) in the background if this JIT has a worker,
-    /// else now.
+    /// Compile the region `blocks` (the engine's block `key` first, then blocks of its page
+    /// that are entered only from inside the region by the code compiled here: known-target
+    /// exits to them jump inside the function) in the background if this JIT has a worker,
+    /// else now. The code is entered at `blocks[0]`'s pc.
     pub fn request(
         &mut self,
         key: u64,
-        b: &Block,
+        blocks: &[&Block],
         fast: Option<FastMem>,
         link: LinkPolicy,
     ) -> Request {
         if !self.background {
-            return Request::Ready(self.compile(b, fast, link));
+            return Request::Ready(self.compile_region(blocks, fast, link));
         }
         if self.worker.as_ref().is_some_and(|w| !w.alive_here()) {
             // A fork child nobody told: its unanswered requests are lost, so start over.
@@ -587,13 +612,13 @@ impl Jit {
                 Err(e) => {
                     log::warn!("jit: no compile worker ({e}); compiling inline");
                     self.background = false;
-                    return Request::Ready(self.compile(b, fast, link));
+                    return Request::Ready(self.compile_region(blocks, fast, link));
                 }
             }
         }
-        let job = self.job(key, b, fast, link);
+        let job = self.job(key, blocks, fast, link);
         let w = self.worker.as_ref().expect("worker started above");
-        if w.compile(Box::new(b.clone()), job) {
+        if w.compile(blocks.iter().map(|&b| b.clone()).collect(), job) {
             self.in_flight += 1;
             self.stats.queued += 1;
             Request::Queued
@@ -601,7 +626,7 @@ impl Jit {
             // The worker died (it never panics on guest input, but be safe): go inline.
             self.worker = None;
             self.background = false;
-            Request::Ready(self.compile(b, fast, link))
+            Request::Ready(self.compile_region(blocks, fast, link))
         }
     }
 
@@ -625,16 +650,24 @@ impl Jit {
         }
     }
 
-    /// Describe compiling `b` for the current generation; allocates its exit slots.
-    fn job(&mut self, key: u64, b: &Block, fast: Option<FastMem>, link: LinkPolicy) -> Job {
+    /// Describe compiling the region `blocks` for the current generation; allocates its
+    /// exit slots.
+    fn job(&mut self, key: u64, blocks: &[&Block], fast: Option<FastMem>, link: LinkPolicy) -> Job {
         let g = &mut self.gen;
-        // Exit slots for known targets (slot k for target k). A target the policy does not
-        // let this block link to keeps an empty slot: that exit always returns.
-        let targets = b.terminal.known_targets();
+        let b = blocks[0];
+        // Exit slots for known targets outside the region (slot k for target k). A target
+        // the policy does not let this block link to keeps an empty slot: that exit always
+        // returns.
+        let mut targets: Vec<u64> = Vec::new();
+        for t in blocks.iter().flat_map(|m| m.terminal.known_targets()) {
+            if !blocks.iter().any(|m| m.pc == t) && !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
         let slots = if !targets.iter().any(|&t| link.may_link(b.pc, t)) {
             None
         } else {
-            let bx = Box::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+            let bx: Box<[AtomicUsize]> = targets.iter().map(|_| AtomicUsize::new(0)).collect();
             let addr = bx.as_ptr() as usize;
             g.slots.push(bx);
             Some(addr)
@@ -643,7 +676,7 @@ impl Jit {
             gen: g.number,
             key,
             pc: b.pc,
-            len: b.len,
+            len: blocks.iter().map(|m| m.len).sum(),
             fast,
             tlb: self.tlb,
             link,
@@ -748,9 +781,9 @@ fn trampoline(module: &mut JITModule) -> Result<EnterFn, JitError> {
     Ok(unsafe { std::mem::transmute::<*const u8, EnterFn>(code) })
 }
 
-/// The slot at `addr`, one of the current generation's boxed slot pairs.
+/// The slot at `addr`, one of the current generation's boxed exit slots.
 fn slot_ref(addr: usize) -> &'static AtomicUsize {
-    // SAFETY: `addr` is an element of a `Box<[AtomicUsize; 2]>` owned by the current
+    // SAFETY: `addr` is an element of a `Box<[AtomicUsize]>` owned by the current
     // generation, which outlives every use here (linking happens while it is current).
     unsafe { &*(addr as *const AtomicUsize) }
 }

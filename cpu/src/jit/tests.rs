@@ -205,8 +205,8 @@ fn worker_compiles_in_the_background_and_links_when_polled() {
     let fast = mem.fast_path();
     let target = translate_block(&mut mem, BASE + 0x104);
     let source = translate_block(&mut mem, BASE);
-    assert_eq!(jit.request(11, &target, fast, SYSTEM), Request::Queued);
-    assert_eq!(jit.request(10, &source, fast, SYSTEM), Request::Queued);
+    assert_eq!(jit.request(11, &[&target], fast, SYSTEM), Request::Queued);
+    assert_eq!(jit.request(10, &[&source], fast, SYSTEM), Request::Queued);
     assert!(jit.busy());
     let got = answers(&mut jit, 2);
     assert!(!jit.busy());
@@ -224,7 +224,7 @@ fn code_finished_for_a_flushed_generation_is_thrown_away() {
     let mut jit = Jit::with_worker(&intr).unwrap();
     let b = translate_block(&mut mem, BASE);
     assert_eq!(
-        jit.request(1, &b, mem.fast_path(), LinkPolicy::Any),
+        jit.request(1, &[&b], mem.fast_path(), LinkPolicy::Any),
         Request::Queued
     );
     jit.flush();
@@ -243,7 +243,7 @@ fn inline_jit_answers_requests_at_once() {
     let intr = AtomicBool::new(false);
     let mut jit = Jit::new(&intr).unwrap();
     let b = translate_block(&mut mem, BASE + 0x104);
-    let r = jit.request(1, &b, mem.fast_path(), LinkPolicy::Any);
+    let r = jit.request(1, &[&b], mem.fast_path(), LinkPolicy::Any);
     let Request::Ready(Some(code)) = r else {
         panic!("not compiled at once: {r:?}")
     };
@@ -314,4 +314,74 @@ fn lazy_flags_match_the_interpreter_for_every_condition() {
             }
         }
     }
+}
+
+/// `b.eq` from `from` to `to`.
+fn b_eq(from: u64, to: u64) -> u32 {
+    0x5400_0000 | (((to.wrapping_sub(from) >> 2) as u32 & 0x7_ffff) << 5)
+}
+
+/// A counted loop of two blocks and its exit, compiled as one region:
+/// - BASE:        add x0, x0, #1; cmp x0, #10; b.eq BASE+0x200
+/// - BASE+0xc:    add x2, x2, #3; b BASE
+/// - BASE+0x200:  brk #0
+fn region_code() -> (FlatMem, [Block; 3]) {
+    const CMP_X0_10: u32 = 0xf100_281f;
+    const ADD_X2_3: u32 = 0x9100_0c42;
+    let mut m = FlatMem::new(BASE, 0x4000);
+    m.load_words(
+        BASE,
+        &[
+            ADD_X0_1,
+            CMP_X0_10,
+            b_eq(BASE + 8, BASE + 0x200),
+            ADD_X2_3,
+            b(BASE + 0x10, BASE),
+        ],
+    );
+    m.load_words(BASE + 0x200, &[BRK_0]);
+    let blocks = [BASE, BASE + 0xc, BASE + 0x200].map(|pc| translate_block(&mut m, pc));
+    (m, blocks)
+}
+
+#[test]
+fn a_region_runs_its_loop_inside_one_function() {
+    for link in [LinkPolicy::Any, SYSTEM] {
+        let (mut mem, [h, n, e]) = region_code();
+        let intr = AtomicBool::new(false);
+        let mut jit = Jit::new(&intr).unwrap();
+        let fast = mem.fast_path();
+        let code = jit.compile_region(&[&h, &n, &e], fast, link).unwrap();
+        // Ten passes through the head, nine through the body, then the exit block: nothing
+        // else is compiled, so every branch stayed inside the region.
+        assert_eq!(
+            enter(&jit, code, &mut mem, 0),
+            (EXIT_BRK, 10, BASE + 0x200, 10 * 3 + 9 * 2 + 1)
+        );
+        assert_eq!(jit.stats.blocks, 1);
+        // An interrupt stops it at the back-edge, at the head's pc.
+        intr.store(true, Ordering::Relaxed);
+        assert_eq!(enter(&jit, code, &mut mem, 0), (EXIT_CONTINUE, 1, BASE, 5));
+    }
+}
+
+#[test]
+fn a_region_leaves_through_exit_slots_to_blocks_outside_it() {
+    let (mut mem, [h, n, e]) = region_code();
+    let intr = AtomicBool::new(false);
+    let mut jit = Jit::new(&intr).unwrap();
+    let fast = mem.fast_path();
+    // Without its exit block the region returns at BASE+0x200, until that is compiled.
+    let code = jit
+        .compile_region(&[&h, &n], fast, LinkPolicy::Any)
+        .unwrap();
+    assert_eq!(
+        enter(&jit, code, &mut mem, 0),
+        (EXIT_CONTINUE, 10, BASE + 0x200, 48)
+    );
+    jit.compile(&e, fast, LinkPolicy::Any).unwrap();
+    assert_eq!(
+        enter(&jit, code, &mut mem, 0),
+        (EXIT_BRK, 10, BASE + 0x200, 49)
+    );
 }

@@ -13,7 +13,8 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 enum Msg {
-    Compile(Box<Block>, Box<Job>),
+    /// A region's blocks, head first.
+    Compile(Vec<Block>, Box<Job>),
     /// Free the code of generations up to this one: the vCPU has flushed them.
     Retire(u64),
 }
@@ -58,7 +59,7 @@ impl Worker {
     }
 
     /// Queue a block; false if the worker has gone.
-    pub(super) fn compile(&self, b: Box<Block>, job: Job) -> bool {
+    pub(super) fn compile(&self, b: Vec<Block>, job: Job) -> bool {
         self.tx.send(Msg::Compile(b, Box::new(job))).is_ok()
     }
 
@@ -88,7 +89,7 @@ fn run(jobs: Receiver<Msg>, done: Sender<Done>, live: Arc<AtomicU64>, sent: Arc<
                 // Messages arrive in order, so a job's generation is never retired before the
                 // job is seen; it may have been flushed, though, and then is not worth doing.
                 let code = if job.gen == live.load(Ordering::Acquire) {
-                    c.compile(&b, &job)
+                    c.compile(&b.iter().collect::<Vec<_>>(), &job)
                 } else {
                     None
                 };
