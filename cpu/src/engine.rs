@@ -2,6 +2,7 @@
 //! the machine must handle.
 
 use crate::a64::translate_block;
+use crate::icache::{IcBroadcast, IcOp};
 use crate::interp::{run_block, run_prog, BlockExit, Prog};
 use crate::ir::{Block, HelperError};
 use crate::jit::runtime::JitCtx;
@@ -213,6 +214,10 @@ pub struct Cpu {
     interrupt: Arc<AtomicBool>,
     /// Interrupt inputs (system mode), polled at block boundaries.
     pub inputs: Option<Arc<armboard_bus::CpuInterrupts>>,
+    /// The machine's instruction-cache broadcast and this vCPU's index in it, with the
+    /// newest of its operations applied here ([`Cpu::set_ic_broadcast`]).
+    icache: Option<(Arc<IcBroadcast>, usize)>,
+    ic_seen: u64,
     /// Guest instructions retired in compiled code (of `state.retired`).
     pub retired_jit: u64,
     /// [`Cpu::run`] returns [`Stop::Budget`] at the first block boundary where
@@ -279,6 +284,8 @@ impl Cpu {
             jit,
             interrupt,
             inputs: None,
+            icache: None,
+            ic_seen: 0,
             retired_jit: 0,
             stop_at: u64::MAX,
         }
@@ -309,6 +316,30 @@ impl Cpu {
             j.set_interrupt(&self.interrupt);
         }
         self.flush_code();
+    }
+
+    /// Share instruction-cache maintenance with the machine's other vCPUs: what this one
+    /// drops (IC IVAU, IC IALLU) they drop too, and the other way round. Call after
+    /// [`Cpu::set_interrupt`]: publishing kicks the others through their interrupt flags.
+    pub fn set_ic_broadcast(&mut self, b: Arc<IcBroadcast>, index: usize) {
+        b.register(index, self.interrupt.clone());
+        self.ic_seen = b.epoch();
+        self.icache = Some((b, index));
+    }
+
+    /// Drop the code other vCPUs' instruction-cache maintenance has invalidated since the
+    /// last look.
+    #[cold]
+    fn catch_up_icache(&mut self) {
+        let Some((b, i)) = self.icache.clone() else {
+            return;
+        };
+        for op in b.since(i, &mut self.ic_seen) {
+            match op {
+                IcOp::Page(pa) => self.invalidate_physical_page(pa),
+                IcOp::All => self.flush_code(),
+            }
+        }
     }
 
     /// JIT counters, if the JIT tier is on.
@@ -479,6 +510,11 @@ impl Cpu {
             if self.interrupt.load(Ordering::Relaxed) {
                 return Stop::Interrupted;
             }
+            if let Some((b, _)) = &self.icache {
+                if b.epoch() != self.ic_seen {
+                    self.catch_up_icache();
+                }
+            }
             if self.state.retired >= self.stop_at {
                 return Stop::Budget;
             }
@@ -592,10 +628,17 @@ impl Cpu {
     #[cold]
     fn handle_pending(&mut self, exit: BlockExit) -> Option<Stop> {
         let p = std::mem::take(&mut self.state.pending);
-        if p & pending::FLUSH_CODE != 0 {
+        let op = if p & pending::FLUSH_CODE != 0 {
             self.flush_code();
+            Some(IcOp::All)
         } else if p & pending::FLUSH_PAGE != 0 {
             self.invalidate_physical_page(self.state.flush_pa);
+            Some(IcOp::Page(self.state.flush_pa))
+        } else {
+            None
+        };
+        if let (Some(op), Some((b, i))) = (op, &self.icache) {
+            b.publish(*i, op);
         }
         if exit != BlockExit::Continue {
             return None;

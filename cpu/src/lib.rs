@@ -8,6 +8,7 @@
 pub mod a64;
 pub mod engine;
 pub mod fpu;
+pub mod icache;
 pub mod interp;
 pub mod ir;
 pub mod jit;

@@ -300,6 +300,52 @@ mod tests {
         drop(kicker);
     }
 
+    #[test]
+    fn instruction_cache_maintenance_reaches_the_other_vcpus() {
+        // vCPU b runs `movz x0, #1; brk` at CODE; the code becomes `movz x0, #2; brk` and
+        // vCPU a runs `ic ivau, x1`: b is kicked and runs the new code (as IC IVAU is
+        // broadcast in the inner-shareable domain; Linux relies on it when it patches
+        // kernel text on one CPU).
+        use crate::icache::IcBroadcast;
+        use std::sync::atomic::Ordering;
+        use std::sync::Arc;
+        const MOVZ_X0_1: u32 = 0xd280_0020;
+        const MOVZ_X0_2: u32 = 0xd280_0040;
+        const IC_IVAU_X1: u32 = 0xd50b_7521;
+        const BRK: u32 = 0xd420_0000;
+        for engine in [EngineKind::Interp, EngineKind::Jit] {
+            let ic = Arc::new(IcBroadcast::new());
+            let mut mem = FlatMem::new(CODE, 64 << 10);
+            mem.load_words(CODE, &[MOVZ_X0_1, BRK]);
+            mem.load_words(CODE + 0x100, &[IC_IVAU_X1, BRK]);
+            let mut a = Cpu::with_engine(model::CORTEX_A72, engine);
+            let mut b = Cpu::with_engine(model::CORTEX_A72, engine);
+            a.set_ic_broadcast(ic.clone(), 0);
+            b.set_ic_broadcast(ic.clone(), 1);
+            let mut run_b = |b: &mut Cpu, mem: &mut FlatMem| {
+                b.state.pc = CODE;
+                assert_eq!(b.run(mem), Stop::Brk(0));
+                b.state.x[0]
+            };
+            assert_eq!(run_b(&mut b, &mut mem), 1);
+            mem.load_words(CODE, &[MOVZ_X0_2, BRK]);
+            assert_eq!(
+                run_b(&mut b, &mut mem),
+                1,
+                "{engine:?}: b keeps its translation"
+            );
+            a.state.x[1] = CODE;
+            a.state.pc = CODE + 0x100;
+            assert_eq!(a.run(&mut mem), Stop::Brk(0));
+            assert!(b.interrupt().swap(false, Ordering::SeqCst), "b was kicked");
+            assert_eq!(
+                run_b(&mut b, &mut mem),
+                2,
+                "{engine:?}: b dropped its translation"
+            );
+        }
+    }
+
     /// Run the 50000-iteration loop of `loops_chain_through_compiled_blocks` under `engine`
     /// with an instruction budget of `budget`: (stop, retired, pc, x0, x1).
     fn budgeted_loop(engine: EngineKind, budget: u64) -> (Stop, u64, u64, u64, u64) {

@@ -12,6 +12,7 @@ mod vcpu;
 pub use control::{Control, ControlConfig, Firmware, Outcome, Power, TimerWiring};
 
 use armboard_bus::AddressSpace;
+use armboard_cpu::icache::IcBroadcast;
 use armboard_cpu::mmu::{Clock, SysMem, TlbBroadcast};
 use armboard_cpu::model::CpuModel;
 use armboard_cpu::{Cpu, EngineKind};
@@ -108,10 +109,11 @@ pub fn run(
         mut input,
     } = cfg;
     let broadcast = Arc::new(TlbBroadcast::new());
+    let icache = Arc::new(IcBroadcast::new());
     let counter = clock.counter();
     let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let icount = matches!(clock, GuestClock::Icount(_));
-    let make_cpu = move |i: usize, ctl: &Arc<Control>| {
+    let make_cpu = move |i: usize, ctl: &Arc<Control>, icache: &Arc<IcBroadcast>| {
         let mut cpu = Cpu::with_engine(model, engine);
         // With a host core to spare for each vCPU's compile worker, compile off the vCPU
         // thread and sooner.
@@ -127,6 +129,7 @@ pub fn run(
             }
         }
         cpu.set_interrupt(ctl.kicks[i].clone());
+        cpu.set_ic_broadcast(icache.clone(), i);
         cpu.inputs = Some(ctl.inputs[i].clone());
         cpu
     };
@@ -136,7 +139,7 @@ pub fn run(
     if let GuestClock::Icount(ic) = &clock {
         per_cpu_threads = 0;
         // Every vCPU on one thread, in turn.
-        let (ctl, ic) = (ctl.clone(), ic.clone());
+        let (ctl, ic, icache) = (ctl.clone(), ic.clone(), icache.clone());
         let mems: Vec<SysMem> = (0..ctl.cpus())
             .map(|i| SysMem::new(space.clone(), i, counter.clone(), broadcast.clone()))
             .collect();
@@ -148,7 +151,7 @@ pub fn run(
                     .enumerate()
                     .map(|(i, mem)| Vcpu {
                         index: i,
-                        cpu: make_cpu(i, &ctl),
+                        cpu: make_cpu(i, &ctl, &icache),
                         mem,
                         ctl: ctl.clone(),
                     })
@@ -162,14 +165,14 @@ pub fn run(
     }
     for i in 0..per_cpu_threads {
         let mem = SysMem::new(space.clone(), i, counter.clone(), broadcast.clone());
-        let vctl = ctl.clone();
+        let (vctl, icache) = (ctl.clone(), icache.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("vcpu{i}"))
             // The code cache is per thread, so the CPU is made on its own thread.
             .spawn(move || {
                 Vcpu {
                     index: i,
-                    cpu: make_cpu(i, &vctl),
+                    cpu: make_cpu(i, &vctl, &icache),
                     mem,
                     ctl: vctl,
                 }

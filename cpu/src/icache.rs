@@ -1,0 +1,134 @@
+//! Instruction-cache maintenance broadcast between the vCPUs of one machine.
+//!
+//! IC IVAU and IC IALLUIS act on every PE of the inner-shareable domain, so when one vCPU
+//! drops translated code (a page, or all of it) every other vCPU must drop its own copy too:
+//! Linux patches kernel text (jump labels, alternatives, ftrace) on one CPU, invalidates the
+//! instruction cache by VA there and relies on the broadcast, with an IPI for the context
+//! synchronisation. Each vCPU compares [`IcBroadcast::epoch`] with what it has applied at
+//! every dispatch and catches up from the log; publishing kicks the others out of compiled
+//! code, which chains without passing the dispatcher.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How many operations a vCPU may fall behind by before it drops all its code instead.
+const LOG_LEN: usize = 64;
+
+/// What one published operation drops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcOp {
+    /// Code translated from this physical page (an address; low 12 bits clear).
+    Page(u64),
+    /// All translated code.
+    All,
+}
+
+#[derive(Default)]
+pub struct IcBroadcast {
+    /// Sequence number of the newest operation.
+    epoch: AtomicU64,
+    log: Mutex<Log>,
+}
+
+#[derive(Default)]
+struct Log {
+    /// (sequence number, issuing vCPU, operation), oldest first.
+    ops: VecDeque<(u64, usize, IcOp)>,
+    /// Every vCPU's interrupt flag, by index.
+    kicks: Vec<Option<Arc<AtomicBool>>>,
+}
+
+impl IcBroadcast {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[inline]
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Have vCPU `cpu` kicked (through its interrupt flag) when others publish.
+    pub fn register(&self, cpu: usize, interrupt: Arc<AtomicBool>) {
+        let mut log = self.lock();
+        if log.kicks.len() <= cpu {
+            log.kicks.resize(cpu + 1, None);
+        }
+        log.kicks[cpu] = Some(interrupt);
+    }
+
+    /// Publish `op`, done by vCPU `cpu`, and kick the others.
+    pub fn publish(&self, cpu: usize, op: IcOp) {
+        let mut log = self.lock();
+        let seq = self.epoch.load(Ordering::Relaxed) + 1;
+        if log.ops.len() == LOG_LEN {
+            log.ops.pop_front();
+        }
+        log.ops.push_back((seq, cpu, op));
+        self.epoch.store(seq, Ordering::Release);
+        for (i, k) in log.kicks.iter().enumerate() {
+            if let (true, Some(k)) = (i != cpu, k) {
+                k.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// The operations of other vCPUs after `*seen` (all of them as one [`IcOp::All`] if the
+    /// log no longer reaches back that far); `*seen` ends at the newest.
+    pub fn since(&self, cpu: usize, seen: &mut u64) -> Vec<IcOp> {
+        let log = self.lock();
+        let newest = self.epoch.load(Ordering::Relaxed);
+        let ops = match log.ops.front() {
+            _ if newest == *seen => Vec::new(),
+            Some(&(first, _, _)) if first <= *seen + 1 => log
+                .ops
+                .iter()
+                .filter(|&&(seq, by, _)| seq > *seen && by != cpu)
+                .map(|&(_, _, op)| op)
+                .collect(),
+            _ => vec![IcOp::All],
+        };
+        *seen = newest;
+        ops
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn others_see_each_operation_once_and_are_kicked() {
+        let b = IcBroadcast::new();
+        let (k0, k1) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        b.register(0, k0.clone());
+        b.register(1, k1.clone());
+        let (mut s0, mut s1) = (0, 0);
+        b.publish(0, IcOp::Page(0x4000));
+        assert!(k1.load(Ordering::SeqCst) && !k0.load(Ordering::SeqCst));
+        assert_eq!(b.since(1, &mut s1), vec![IcOp::Page(0x4000)]);
+        assert_eq!(b.since(1, &mut s1), vec![]);
+        // The publisher skips its own.
+        assert_eq!(b.since(0, &mut s0), vec![]);
+        assert_eq!(s0, 1);
+    }
+
+    #[test]
+    fn a_vcpu_that_fell_behind_the_log_drops_everything() {
+        let b = IcBroadcast::new();
+        let mut seen = 0;
+        for p in 0..=LOG_LEN as u64 {
+            b.publish(0, IcOp::Page(p << 12));
+        }
+        assert_eq!(b.since(1, &mut seen), vec![IcOp::All]);
+        assert_eq!(seen, LOG_LEN as u64 + 1);
+    }
+}
