@@ -35,6 +35,7 @@ echo "console=$(cat /sys/class/tty/console/active)"
 echo "revision=$(od -An -tx1 /proc/device-tree/system/linux,revision | tr -d ' \n')"
 echo "firmware=$(dmesg | grep -c 'raspberrypi-firmware.*Attached to firmware')"
 echo "rng=$(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \n')"
+@STATIC_KEY@
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/mmcblk0 ] && break; sleep 1; done
 if [ -b /dev/mmcblk0p2 ]; then
   mount -t ext4 /dev/mmcblk0p2 /mnt && echo "disk=$(cat /mnt/hello)"
@@ -59,6 +60,11 @@ fn guest() -> &'static PiGuest {
 fn check_board(out: &str) {
     assert_eq!(value(out, "cpus="), "4");
     assert_eq!(value(out, "online="), "0-3");
+    assert_eq!(
+        value(out, "schedstats="),
+        "1111",
+        "kernel text patched on CPU 0"
+    );
     assert!(value(out, "model=").starts_with("Raspberry Pi 3 Model B"));
     assert_eq!(value(out, "revision="), "00a02082");
     assert_eq!(value(out, "firmware="), "1", "the firmware driver found us");

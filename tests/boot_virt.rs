@@ -33,6 +33,7 @@ echo "online=$(cat /sys/devices/system/cpu/online)"
 echo "epoch=$(date +%s)"
 [ -e /dev/rtc0 ] && echo "rtc=$(cat /sys/class/rtc/rtc0/since_epoch)"
 echo "rng=$(head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \n')"
+@STATIC_KEY@
 if [ -b /dev/vda ]; then
   mount -t ext4 /dev/vda /mnt && echo "disk=$(cat /mnt/hello)"
   echo "written by the guest" > /mnt/from-guest
@@ -108,9 +109,12 @@ fn check_devices(out: &str) {
 
 #[test]
 fn debian_kernel_boots_to_busybox_under_the_interpreter() {
-    let (out, _) = boot("interp", "1", &[]);
-    assert_eq!(value(&out, "cpus="), "1");
+    let (out, _) = boot("interp", "2", &[]);
+    assert_eq!(value(&out, "cpus="), "2");
     check_devices(&out);
+    // A static key enabled on CPU 0 is seen on CPU 1 (instruction-cache maintenance is
+    // broadcast).
+    assert_eq!(value(&out, "schedstats="), "11");
 }
 
 #[test]
@@ -119,6 +123,7 @@ fn debian_kernel_boots_with_four_cpus_under_the_default_engine() {
     assert_eq!(value(&out, "cpus="), "4");
     assert_eq!(value(&out, "online="), "0-3");
     check_devices(&out);
+    assert_eq!(value(&out, "schedstats="), "1111");
 }
 
 #[test]

@@ -21,8 +21,19 @@ pub fn kernel() -> DebianKernel {
     DebianKernel::ensure().expect("fetching Debian's arm64 kernel")
 }
 
+/// Shell lines an /init may hold (`@STATIC_KEY@`): after every CPU has run the code, CPU 0
+/// enables schedstats, a static key whose branch in /proc/PID/sched is taken by the CPU the
+/// reader runs on, and `schedstats=` gets one digit per CPU (1: it sees the patched kernel
+/// text; instruction-cache maintenance must reach every vCPU).
+pub const STATIC_KEY_CHECK: &str = r#"n=$(grep -c ^processor /proc/cpuinfo)
+sched() { for c in $(seq 0 $((n - 1))); do taskset -c $c cat /proc/self/sched | grep -c sum_sleep_runtime; done | tr -d '\n'; }
+sched >/dev/null; sched >/dev/null
+taskset -c 0 sh -c 'echo 1 > /proc/sys/kernel/sched_schedstats'
+echo "schedstats=$(sched)""#;
+
 /// A gzip initramfs at `out`: busybox-static, the kernel's `modules` (with their
-/// dependencies, loaded in order where `init` says `@MODULES@`) and `init` as /init.
+/// dependencies, loaded in order where `init` says `@MODULES@`) and `init` as /init, with
+/// [`STATIC_KEY_CHECK`] where it says `@STATIC_KEY@`.
 pub fn busybox_initramfs(k: &DebianKernel, init: &str, modules: &[&str], out: &std::path::Path) {
     let bb = Sysroot::ensure(&["busybox-static"]).expect("fetching busybox-static");
     let busybox = bb
@@ -34,8 +45,10 @@ pub fn busybox_initramfs(k: &DebianKernel, init: &str, modules: &[&str], out: &s
         .expect("resolving modules");
     let mut fs = Initramfs::busybox(&busybox, "").unwrap();
     let load = fs.modules("lib/modules", &mods).unwrap();
-    fs.file("init", 0o755, init.replace("@MODULES@", &load))
-        .unwrap();
+    let init = init
+        .replace("@MODULES@", &load)
+        .replace("@STATIC_KEY@", STATIC_KEY_CHECK);
+    fs.file("init", 0o755, init).unwrap();
     fs.write_to(out, Compression::Gzip).unwrap();
 }
 
