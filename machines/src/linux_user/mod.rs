@@ -11,6 +11,7 @@ pub mod vma;
 pub use loader::{load, LoadError, Loaded};
 pub use memory::AddressSpace;
 
+use armboard_cpu::icache::IcBroadcast;
 use armboard_cpu::{model, Cpu, CpuState, EngineKind, FaultKind, Stop};
 use memory::{perm, PAGE};
 use signal::SigAction;
@@ -54,6 +55,8 @@ pub struct Process {
     pub actions: Mutex<[SigAction; signal::NSIG + 1]>,
     /// Bumped when executable memory changes; each thread flushes its code cache on seeing it.
     pub code_gen: AtomicU64,
+    /// Instruction-cache maintenance (IC IVAU) of one thread reaches the others' code caches.
+    pub icache: Arc<IcBroadcast>,
     pub live_threads: AtomicUsize,
     pub sigreturn_tramp: u64,
     /// The initial auxv words (for /proc/self/auxv).
@@ -119,6 +122,10 @@ impl Thread {
         cpu.state = state;
         let tid = gettid();
         let slot = signal::register(tid, cpu.interrupt());
+        if slot != usize::MAX {
+            // Threads without a signal slot (past the limit) keep their own code cache.
+            cpu.set_ic_broadcast(proc.icache.clone(), slot);
+        }
         let code_gen = proc.code_gen.load(Ordering::SeqCst);
         Self {
             proc,
@@ -306,6 +313,7 @@ pub fn run(cfg: &UserConfig) -> Result<i32, UserError> {
         exe_host,
         actions: Mutex::new([SigAction::default(); signal::NSIG + 1]),
         code_gen: AtomicU64::new(0),
+        icache: Arc::new(IcBroadcast::new()),
         live_threads: AtomicUsize::new(1),
         sigreturn_tramp: tramp,
         auxv,
@@ -422,6 +430,7 @@ pub(crate) fn test_thread() -> Thread {
         exe_guest: "/guest/prog".into(),
         actions: Mutex::new([SigAction::default(); signal::NSIG + 1]),
         code_gen: AtomicU64::new(0),
+        icache: Arc::new(IcBroadcast::new()),
         live_threads: AtomicUsize::new(1),
         sigreturn_tramp: SIGTRAMP,
         auxv: vec![0; 16],
