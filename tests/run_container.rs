@@ -569,6 +569,11 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
         "--pids-limit is not supported with --runtime containerd",
     );
     expect_error(
+        &["run", "--network", "bridge"],
+        125,
+        "--network bridge needs --runtime docker",
+    );
+    expect_error(
         &["run", "--container-memory", "lots"],
         125,
         "--container-memory",
