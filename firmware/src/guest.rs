@@ -352,6 +352,14 @@ impl Runtime {
         m
     }
 
+    /// The modules of [`PI_NET_MODULES`] the runtime's guest has.
+    pub fn pi_net_modules(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Docker => PI_NET_MODULES,
+            _ => &[],
+        }
+    }
+
     /// Stage 2 with the runtime's command filled in.
     fn stage2(self) -> String {
         let script = match self {
@@ -386,6 +394,12 @@ pub const DOCKER_MODULES: &[&str] = &[
     "xt_addrtype",
     "xt_conntrack",
 ];
+
+/// Modules the docker guest loads on a Raspberry Pi when its container is on the bridge
+/// (from `armboard/pi-net-modules`, a script of `insmod`s): the on-board Ethernet, the
+/// DWC2 USB host controller (with its no-op PHY) and the LAN9514's SMSC95xx function with
+/// its PHY's driver.
+pub const PI_NET_MODULES: &[&str] = &["phy_generic", "dwc2", "smsc", "usbnet", "smsc95xx"];
 
 /// The iptables of the docker guest: Debian's `xtables-legacy-multi` (the legacy backend:
 /// its tables are the `ip_tables` modules, fewer than nf_tables with its compat layer
@@ -532,7 +546,8 @@ const DOCKER_FILES: &[(&str, u32, &str)] = &[
 /// Storage is overlay2 (overlayfs with its upper directories on the tmpfs) when the kernel
 /// has overlayfs, else vfs (plain copies), said on the console; if dockerd still cannot
 /// start with overlay2, it is started again with vfs. With `bridge` in `container/network`
-/// the guest's eth0 (the board's NIC, on the user network) gets 10.0.2.15/24 with the
+/// (on a Pi after loading [`PI_NET_MODULES`]; eth0 is waited for 10 s at most) the guest's
+/// eth0 (the board's NIC, on the user network) gets 10.0.2.15/24 with the
 /// gateway 10.0.2.2 as its default route, and dockerd makes its default bridge (docker0,
 /// 172.17.0.1/16) with its iptables rules (forwarding, MASQUERADE of the bridge's traffic
 /// out of eth0); after the run the console says how many packets that rule rewrote. With
@@ -548,10 +563,11 @@ ip link set lo up
 read -r network < $B/network
 if [ "$network" = bridge ]; then
   net=
-  if [ "$armboard_board" != raspi ]; then
-    for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /sys/class/net/eth0 ] && break; usleep 100000; done
-  fi
+  if [ "$armboard_board" = raspi ]; then . /armboard/pi-net-modules; fi
+  i=0
+  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do i=$((i + 1)); usleep 100000; done
   if [ -e /sys/class/net/eth0 ]; then
+    read up rest < /proc/uptime; echo "armboard-init: eth0 at ${up}s"
     ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up && ip route add default via 10.0.2.2
   else
     echo "armboard-init: no eth0: containers reach the guest over docker0 only"
@@ -624,6 +640,9 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
         kernel.package.name,
         kernel.package.version
     );
+    if !runtime.pi_net_modules().is_empty() {
+        let _ = writeln!(id, "pi-net {}", runtime.pi_net_modules().join(","));
+    }
     if runtime != Runtime::Crun {
         let _ = writeln!(id, "runtime {}\n{CONTAINERD_TOML}", runtime.name());
     }
@@ -697,6 +716,17 @@ fn base_image(
         .filter(|m| !mods.iter().chain(&disk_mods).any(|n| n.name == m.name))
         .collect();
     let load_pi = fs.modules("armboard/modules", &pi_mods)?;
+    if !runtime.pi_net_modules().is_empty() {
+        let pi_net: Vec<_> = set
+            .resolve(runtime.pi_net_modules())?
+            .into_iter()
+            // Not the disk modules' (crc16 is ext4's too): the images that have these
+            // import their image and load no disk modules.
+            .filter(|m| !mods.iter().chain(&pi_mods).any(|n| n.name == m.name))
+            .collect();
+        let load = fs.modules("armboard/modules", &pi_net)?;
+        fs.file("armboard/pi-net-modules", 0o644, load)?;
+    }
     fs.file(
         "init",
         0o755,
