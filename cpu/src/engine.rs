@@ -205,6 +205,9 @@ pub struct Cpu {
     /// System mode: the virtual pcs of blocks translated from each physical page (may list
     /// blocks since dropped), for IC IVAU.
     code_pages: HashMap<u64, Vec<u64>>,
+    /// How many of the process's instruction-cache operations ([`code_flushes`]) this vCPU
+    /// has applied.
+    code_seen: usize,
     temps: Vec<u64>,
     jit: Option<Jit>,
     /// Set from other threads to make [`Cpu::run`] return [`Stop::Interrupted`] at the next
@@ -275,6 +278,7 @@ impl Cpu {
             blocks: BlockMap::default(),
             dcache: DispatchCache::new(),
             code_pages: HashMap::new(),
+            code_seen: code_flushes::seq(),
             temps: Vec::new(),
             jit,
             interrupt,
@@ -479,6 +483,9 @@ impl Cpu {
             if self.interrupt.load(Ordering::Relaxed) {
                 return Stop::Interrupted;
             }
+            if code_flushes::seq() != self.code_seen {
+                self.apply_code_flushes();
+            }
             if self.state.retired >= self.stop_at {
                 return Stop::Budget;
             }
@@ -581,10 +588,19 @@ impl Cpu {
     #[cold]
     fn handle_pending(&mut self, exit: BlockExit) -> Option<Stop> {
         let p = std::mem::take(&mut self.state.pending);
-        if p & pending::FLUSH_CODE != 0 {
-            self.flush_code();
-        } else if p & pending::FLUSH_PAGE != 0 {
-            self.invalidate_physical_page(self.state.flush_pa);
+        if p & (pending::FLUSH_CODE | pending::FLUSH_PAGE) != 0 {
+            let pa = if p & pending::FLUSH_CODE != 0 {
+                self.flush_code();
+                code_flushes::ALL
+            } else {
+                self.invalidate_physical_page(self.state.flush_pa);
+                self.state.flush_pa
+            };
+            // Done here already: skip our own operation unless others came first.
+            let seq = code_flushes::publish(pa);
+            if seq == self.code_seen + 1 {
+                self.code_seen = seq;
+            }
         }
         if exit != BlockExit::Continue {
             return None;
@@ -611,6 +627,89 @@ impl Cpu {
         } else {
             None
         }
+    }
+}
+
+impl Cpu {
+    /// Drop the code the other vCPUs' instruction-cache operations made stale.
+    #[cold]
+    fn apply_code_flushes(&mut self) {
+        let (pages, seq) = code_flushes::since(self.code_seen);
+        self.code_seen = seq;
+        match pages {
+            Some(pages) if !pages.contains(&code_flushes::ALL) => {
+                for pa in pages {
+                    self.invalidate_physical_page(pa);
+                }
+            }
+            _ => self.flush_code(),
+        }
+    }
+}
+
+/// The instruction-cache operations of every vCPU in the process. IC IVAU and IC IALLUIS
+/// reach all the CPUs of the Inner Shareable domain, and Linux relies on it: it patches
+/// kernel text (static keys, e.g. netfilter's hooks once a table is registered) on one CPU
+/// and only invalidates there, so a vCPU that kept its blocks of the old text would go on
+/// running it. Each vCPU drops the pages the others invalidated before its next block.
+mod code_flushes {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// A page address meaning "all code" (IC IALLU/IALLUIS).
+    pub const ALL: u64 = u64::MAX;
+    /// Operations kept; a vCPU further behind drops all its code.
+    const KEPT: usize = 4096;
+
+    struct Log {
+        /// The sequence number of `ops[0]`.
+        first: usize,
+        ops: VecDeque<u64>,
+    }
+
+    static LOG: Mutex<Log> = Mutex::new(Log {
+        first: 0,
+        ops: VecDeque::new(),
+    });
+    /// Operations published so far.
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+    fn lock() -> std::sync::MutexGuard<'static, Log> {
+        LOG.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    #[inline]
+    pub fn seq() -> usize {
+        SEQ.load(Ordering::Acquire)
+    }
+
+    /// Record an invalidation of the physical page `pa` (or [`ALL`]); returns its sequence
+    /// number plus one.
+    pub fn publish(pa: u64) -> usize {
+        let mut log = lock();
+        log.ops.push_back(pa);
+        if log.ops.len() > KEPT {
+            log.ops.pop_front();
+            log.first += 1;
+        }
+        let seq = log.first + log.ops.len();
+        SEQ.store(seq, Ordering::Release);
+        seq
+    }
+
+    /// The pages invalidated since operation `seen` (None: too many, drop everything), and
+    /// the sequence number they bring a vCPU to.
+    pub fn since(seen: usize) -> (Option<Vec<u64>>, usize) {
+        let log = lock();
+        let end = log.first + log.ops.len();
+        if seen < log.first || seen > end {
+            return (None, end);
+        }
+        (
+            Some(log.ops.iter().skip(seen - log.first).copied().collect()),
+            end,
+        )
     }
 }
 
