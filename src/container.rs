@@ -8,7 +8,7 @@
 //! in a STDERR section (the guest keeps it in a file until the container exits).
 
 use anyhow::{bail, Context};
-use armboard_firmware::guest::{self, Container, RootSource, Runtime};
+use armboard_firmware::guest::{self, Container, Network, RootSource, Runtime};
 use armboard_machines::virt::boot::parse_size;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -55,6 +55,11 @@ pub struct RunArgs {
     /// cgroup limit on the number of processes in the container.
     #[arg(long)]
     pids_limit: Option<u64>,
+    /// The container's network: `bridge` (docker's default bridge, NATed out of the
+    /// board's NIC to its user network; the default with --runtime docker) or `none`
+    /// (a loopback interface only; the other runtimes' only choice).
+    #[arg(long, value_enum)]
+    network: Option<NetworkArg>,
     /// Stop the board after this many seconds (the run then fails with status 125).
     #[arg(long, value_name = "SECS")]
     timeout: Option<u64>,
@@ -81,6 +86,13 @@ pub enum RuntimeArg {
     Containerd,
     Podman,
     Docker,
+}
+
+/// A container's network (see [`Network`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkArg {
+    Bridge,
+    None,
 }
 
 impl From<RuntimeArg> for Runtime {
@@ -129,6 +141,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     }
     let mut c = Container::greeting();
     c.hostname = a.hostname.clone();
+    c.network = match (a.network, runtime) {
+        (Some(NetworkArg::None), _) => Network::None,
+        (_, Runtime::Docker) => Network::Bridge,
+        (Some(NetworkArg::Bridge), _) => bail!(
+            "--network bridge needs --runtime docker: with --runtime {} the container has \
+             no network (--network none)",
+            runtime.name()
+        ),
+        (None, _) => Network::None,
+    };
     let tmp = TempDir(std::env::temp_dir().join(format!(
         "armboard-run-{}-{}",
         std::process::id(),
@@ -257,6 +279,9 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     } else {
         cmd.args(["--machine", "virt", "--smp", &a.smp.to_string()])
             .args(["--memory", &a.memory]);
+        if runtime == Runtime::Docker && c.network == Network::None {
+            cmd.args(["--net", "none"]);
+        }
     }
     cmd.args(["--engine", engine_name(a.engine)])
         .arg("--kernel")

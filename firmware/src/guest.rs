@@ -44,11 +44,15 @@
 //! archive's `container/ctr-args`), with the same markers; podman's (podman, conmon, crun)
 //! runs `podman run --rm oci-archive:/dev/vda` (or `docker-archive:`; rootful, no network,
 //! cgroupfs, no events, vfs storage in the `/run` tmpfs; arguments in
-//! `container/podman-args`); docker's (dockerd, docker, containerd, its runc shim and runc)
-//! starts containerd and dockerd on it (rootful, cgroupfs, vfs storage, no iptables and no
-//! bridge), `docker load`s the archive on `/dev/vda` (always a docker archive: Docker 20.10
-//! reads no OCI layout, so the host writes one, see `oci::docker_archive`) and runs it with
-//! `docker run --rm` (arguments in `container/docker-args`).
+//! `container/podman-args`); docker's (dockerd, docker, containerd, its runc shim, runc and
+//! iptables) starts containerd and dockerd on it (rootful, cgroupfs, overlay2 storage in
+//! tmpfs, and by default Docker's bridge network: docker0 with its iptables NAT out of the
+//! board's NIC, see `STAGE2_DOCKER`), `docker load`s the archive on `/dev/vda` (always a
+//! docker archive: Docker 20.10 reads no OCI layout, so the host writes one, see
+//! `oci::docker_archive`) and runs it with `docker run --rm` (arguments in
+//! `container/docker-args`). Under `armboard run -v` on the 2-core host (loaded), a busybox
+//! image's first output line comes after about 74 s on the bridge (the image is loaded at
+//! 43 s; dockerd's network set-up is about 10 s of that) and 49 s with `--network none`.
 
 use crate::deb::{self, Cache, DebError, Sysroot};
 use crate::initramfs::{Compression, Initramfs, InitramfsError};
@@ -219,6 +223,7 @@ counts=$(dmesg | awk '/Memory cgroup out of memory/ {o++} /fork rejected by pids
 mark "EXIT $code $counts"
 echo
 read up rest < /proc/uptime; echo "armboard-init: container done at ${up}s"
+@AFTER_RUN@
 mark STDERR
 cat /run/stderr
 mark END
@@ -242,6 +247,7 @@ fn expand(script: &str) -> String {
         )
         .replace("@START@", START)
         .replace("@REPORT@", REPORT)
+        .replace("@AFTER_RUN@\n", "")
         .replace("@WAIT_DISK@", WAIT_DISK)
 }
 
@@ -283,7 +289,7 @@ impl Runtime {
             Runtime::Runc => &["runc"],
             Runtime::Containerd => &["containerd", "runc"],
             Runtime::Podman => &["podman", "conmon", "crun"],
-            Runtime::Docker => &["docker.io", "containerd", "runc"],
+            Runtime::Docker => &["docker.io", "containerd", "runc", "iptables"],
         }
     }
 
@@ -340,7 +346,18 @@ impl Runtime {
         if self.imports_image() {
             m.extend(CONTAINERD_MODULES);
         }
+        if self == Runtime::Docker {
+            m.extend(DOCKER_MODULES);
+        }
         m
+    }
+
+    /// The modules of [`PI_NET_MODULES`] the runtime's guest has.
+    pub fn pi_net_modules(self) -> &'static [&'static str] {
+        match self {
+            Runtime::Docker => PI_NET_MODULES,
+            _ => &[],
+        }
     }
 
     /// Stage 2 with the runtime's command filled in.
@@ -350,7 +367,9 @@ impl Runtime {
             Runtime::Runc => STAGE2.replace("@RUN@", RUN_RUNC),
             Runtime::Containerd => STAGE2_CONTAINERD.to_string(),
             Runtime::Podman => STAGE2_PODMAN.to_string(),
-            Runtime::Docker => STAGE2_DOCKER.to_string(),
+            Runtime::Docker => {
+                STAGE2_DOCKER.replace("@REPORT@", &REPORT.replace("@AFTER_RUN@", DOCKER_AFTER_RUN))
+            }
         };
         expand(&script)
     }
@@ -358,6 +377,47 @@ impl Runtime {
 
 /// Modules of the containerd guest beyond [`MODULES`]: the disk holding the image archive.
 pub const CONTAINERD_MODULES: &[&str] = &["virtio_blk"];
+
+/// Modules of the docker guest beyond [`CONTAINERD_MODULES`]: overlayfs (the overlay2
+/// storage driver), the board's NIC, and what Docker's default bridge network needs: the
+/// bridge and veth pairs, and the legacy iptables tables and matches dockerd's rules use
+/// (filter, nat with MASQUERADE, addrtype, conntrack; nf_nat and nf_conntrack come as
+/// their dependencies).
+pub const DOCKER_MODULES: &[&str] = &[
+    "overlay",
+    "virtio_net",
+    "bridge",
+    "veth",
+    "iptable_filter",
+    "iptable_nat",
+    "xt_MASQUERADE",
+    "xt_addrtype",
+    "xt_conntrack",
+];
+
+/// Modules the docker guest loads on a Raspberry Pi when its container is on the bridge
+/// (from `armboard/pi-net-modules`, a script of `insmod`s): the on-board Ethernet, the
+/// DWC2 USB host controller (with its no-op PHY) and the LAN9514's SMSC95xx function with
+/// its PHY's driver.
+pub const PI_NET_MODULES: &[&str] = &["phy_generic", "dwc2", "smsc", "usbnet", "smsc95xx"];
+
+/// The iptables of the docker guest: Debian's `xtables-legacy-multi` (the legacy backend:
+/// its tables are the `ip_tables` modules, fewer than nf_tables with its compat layer
+/// needs), installed as `iptables` and the extensions dockerd's rules load (iptables
+/// `dlopen`s them from its library directory).
+const IPTABLES: &str = "xtables-legacy-multi";
+const IPTABLES_LINKS: &[&str] = &["iptables", "iptables-save", "iptables-restore"];
+const XTABLES_DIR: &str = "usr/lib/aarch64-linux-gnu/xtables";
+const XTABLES_EXTENSIONS: &[&str] = &[
+    "libxt_standard.so",
+    "libxt_MASQUERADE.so",
+    "libxt_addrtype.so",
+    "libxt_conntrack.so",
+    "libxt_DNAT.so",
+    "libxt_tcp.so",
+    "libxt_udp.so",
+    "libipt_icmp.so",
+];
 
 /// Stage 2's wait for the container's disk, `$D` (the first virtio disk, or the SD card on a
 /// Pi, which appears only once its controller has probed it).
@@ -478,30 +538,78 @@ const DOCKER_FILES: &[(&str, u32, &str)] = &[
 ];
 
 /// Stage 2 of the docker guest: starts containerd, then dockerd on it (rootful, cgroupfs,
-/// vfs storage in the `/run` tmpfs, no iptables, no bridge: containers get no network),
-/// `docker load`s the archive on `/dev/vda` (tagged [`CTR_IMAGE`] by the host) and runs it
-/// with `docker run` and the arguments the host wrote to `container/docker-args`; reports
-/// as [`STAGE2`] does. docker's own errors (exit status 125) are in the container's stderr.
+/// data root in the `/run` tmpfs) and runs the container with `docker run` and the
+/// arguments the host wrote to `container/docker-args`, after `docker load`ing the archive
+/// on `/dev/vda` (tagged [`CTR_IMAGE`] by the host); reports as [`STAGE2`] does. docker's
+/// own errors (exit status 125) are in the container's stderr.
+///
+/// Storage is overlay2 (overlayfs with its upper directories on the tmpfs) when the kernel
+/// has overlayfs, else vfs (plain copies), said on the console; if dockerd still cannot
+/// start with overlay2, it is started again with vfs. With `bridge` in `container/network`
+/// (on a Pi after loading [`PI_NET_MODULES`]; eth0 is waited for 10 s at most) the guest's
+/// eth0 (the board's NIC, on the user network) gets 10.0.2.15/24 with the
+/// gateway 10.0.2.2 as its default route, and dockerd makes its default bridge (docker0,
+/// 172.17.0.1/16) with its iptables rules (forwarding, MASQUERADE of the bridge's traffic
+/// out of eth0); after the run the console says how many packets that rule rewrote. With
+/// `none`, dockerd runs without a bridge and without iptables, and `docker run` gets
+/// `--network none`.
 const STAGE2_DOCKER: &str = r#"#!/bin/sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
 @HEAD@
 mkdir -p /sys/fs/cgroup /run /tmp /dev/pts /dev/shm
 @MOUNTS@
 echo armboard > /proc/sys/kernel/hostname
+ip link set lo up
+read -r network < $B/network
+if [ "$network" = bridge ]; then
+  net=
+  if [ "$armboard_board" = raspi ]; then . /armboard/pi-net-modules; fi
+  i=0
+  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do i=$((i + 1)); usleep 100000; done
+  if [ -e /sys/class/net/eth0 ]; then
+    read up rest < /proc/uptime; echo "armboard-init: eth0 at ${up}s"
+    ip addr add 10.0.2.15/24 dev eth0 && ip link set eth0 up && ip route add default via 10.0.2.2
+  else
+    echo "armboard-init: no eth0: containers reach the guest over docker0 only"
+  fi
+else
+  net="--iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --bridge=none"
+fi
+driver=vfs
+if grep -qw overlay /proc/filesystems; then driver=overlay2; else echo "armboard-init: the kernel has no overlayfs; docker stores images with vfs (copies)"; fi
 @IMAGE_DISK@
 @START_CONTAINERD@
-dockerd --containerd $CONTAINERD_ADDRESS --host unix:///run/docker.sock --data-root /run/docker-data --exec-root /run/docker --pidfile /run/docker.pid \
-  --exec-opt native.cgroupdriver=cgroupfs --storage-driver vfs --log-driver none \
-  --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false --bridge=none --userland-proxy=false >/run/dockerd.log 2>&1 &
 export DOCKER_HOST=unix:///run/docker.sock
+start_dockerd() {
+  rm -f /run/docker.sock
+  dockerd --containerd $CONTAINERD_ADDRESS --host $DOCKER_HOST --data-root /run/docker-data --exec-root /run/docker --pidfile /run/docker.pid \
+    --exec-opt native.cgroupdriver=cgroupfs --storage-driver $driver --log-driver none $net --userland-proxy=false >/run/dockerd.log 2>&1 &
+  dockerd_pid=$!
+}
+start_dockerd
 @WAIT_DOCKERD@
-docker load --quiet --input $D >/run/load.log 2>&1 || { tail -n 20 /run/load.log /run/dockerd.log; fail "docker load failed"; }
-read up rest < /proc/uptime; echo "armboard-init: image loaded at ${up}s; starting the container"
+if ! docker load --quiet --input $D >/run/load.log 2>&1; then
+  if [ $driver = overlay2 ] && ! grep -qs '^State:.*[RSD]' /proc/$dockerd_pid/status; then
+    tail -n 5 /run/dockerd.log
+    echo "armboard-init: dockerd did not start with overlay2; starting it with vfs"
+    driver=vfs
+    start_dockerd
+@WAIT_DOCKERD@
+    docker load --quiet --input $D >/run/load.log 2>&1
+  else
+    false
+  fi || { tail -n 20 /run/load.log /run/dockerd.log; fail "docker load failed"; }
+fi
+read up rest < /proc/uptime; echo "armboard-init: image loaded at ${up}s (storage driver $driver, network $network); starting the container"
 . $B/docker-args
 @START@
 docker run "$@" </dev/null 2>/run/stderr
 @REPORT@
 "#;
+
+/// The docker guest's `@AFTER_RUN@` (in [`REPORT`], after the container, on the console):
+/// how many packets the bridge's MASQUERADE rule rewrote.
+const DOCKER_AFTER_RUN: &str = r#"[ "$network" = bridge ] && iptables -t nat -L POSTROUTING -n -v -x | awk '/MASQUERADE/ && /172\.17\./ {print "armboard-init: docker0 MASQUERADE rule: " $1 " packets"}'"#;
 
 /// The base image, from the cache at `$ARMBOARD_CACHE` (built if needed).
 pub fn ensure() -> Result<GuestImage, GuestError> {
@@ -532,6 +640,9 @@ pub fn ensure_runtime_in(cache: &Cache, runtime: Runtime) -> Result<GuestImage, 
         kernel.package.name,
         kernel.package.version
     );
+    if !runtime.pi_net_modules().is_empty() {
+        let _ = writeln!(id, "pi-net {}", runtime.pi_net_modules().join(","));
+    }
     if runtime != Runtime::Crun {
         let _ = writeln!(id, "runtime {}\n{CONTAINERD_TOML}", runtime.name());
     }
@@ -605,6 +716,17 @@ fn base_image(
         .filter(|m| !mods.iter().chain(&disk_mods).any(|n| n.name == m.name))
         .collect();
     let load_pi = fs.modules("armboard/modules", &pi_mods)?;
+    if !runtime.pi_net_modules().is_empty() {
+        let pi_net: Vec<_> = set
+            .resolve(runtime.pi_net_modules())?
+            .into_iter()
+            // Not the disk modules' (crc16 is ext4's too): the images that have these
+            // import their image and load no disk modules.
+            .filter(|m| !mods.iter().chain(&pi_mods).any(|n| n.name == m.name))
+            .collect();
+        let load = fs.modules("armboard/modules", &pi_net)?;
+        fs.file("armboard/pi-net-modules", 0o644, load)?;
+    }
     fs.file(
         "init",
         0o755,
@@ -631,7 +753,28 @@ fn base_image(
         })?;
         add_elf_with_libs(&mut fs, &rt.path, &host, &format!("usr/bin/{prog}"))?;
     }
+    if runtime == Runtime::Docker {
+        add_iptables(&mut fs, rt)?;
+    }
     Ok(fs)
+}
+
+/// [`IPTABLES`] as `usr/sbin/iptables` (and its other names), with its extensions.
+fn add_iptables(fs: &mut Initramfs, rt: &Sysroot) -> Result<(), GuestError> {
+    let missing = |what: &str| GuestError::Missing(format!("the iptables package has no {what}"));
+    let host = rt.find_program(IPTABLES).ok_or_else(|| missing(IPTABLES))?;
+    add_elf_with_libs(fs, &rt.path, &host, &format!("usr/sbin/{IPTABLES}"))?;
+    for name in IPTABLES_LINKS {
+        fs.symlink(&format!("usr/sbin/{name}"), IPTABLES)?;
+    }
+    for ext in XTABLES_EXTENSIONS {
+        let p = rt.path.join(XTABLES_DIR).join(ext);
+        if !p.is_file() {
+            return Err(missing(&format!("{XTABLES_DIR}/{ext}")));
+        }
+        add_elf_with_libs(fs, &rt.path, &p, &format!("{XTABLES_DIR}/{ext}"))?;
+    }
+    Ok(())
 }
 
 /// Library directories searched for `DT_NEEDED` names, inside the sysroot.
@@ -705,6 +848,27 @@ pub struct Container {
     /// cgroup v2 `pids.max`.
     pub pids: Option<u64>,
     pub root: RootSource,
+    /// The container's network (the docker guest's: the others have none).
+    pub network: Network,
+}
+
+/// A container's network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Network {
+    /// A loopback interface only.
+    #[default]
+    None,
+    /// Docker's default bridge (docker0, 172.17.0.0/16), NATed out of the board's NIC.
+    Bridge,
+}
+
+impl Network {
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Bridge => "bridge",
+        }
+    }
 }
 
 /// The PATH a container gets when its environment has none.
@@ -727,6 +891,7 @@ impl Container {
             memory: None,
             pids: None,
             root: RootSource::Busybox,
+            network: Network::None,
         }
     }
 
@@ -854,14 +1019,17 @@ impl Container {
 }
 
 impl Container {
-    /// The settings podman's and docker's `run` share, as options: `--rm`, no network, the
-    /// hostname, the environment (as `--env`, over the image's), working directory, limits,
-    /// no seccomp filter (as the bundle runtimes).
+    /// The settings podman's and docker's `run` share, as options: `--rm`, `--network none`
+    /// unless the container is on the engine's default network, the hostname, the
+    /// environment (as `--env`, over the image's), working directory, limits, no seccomp
+    /// filter (as the bundle runtimes).
     fn engine_args(&self) -> Vec<String> {
-        let mut a: Vec<String> = ["--rm", "--network", "none", "--hostname"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut a = vec!["--rm".to_string()];
+        if self.network == Network::None {
+            a.push("--network".into());
+            a.push("none".into());
+        }
+        a.push("--hostname".into());
         a.push(self.hostname.clone());
         for e in self.full_env() {
             a.push("--env".into());
@@ -924,10 +1092,15 @@ impl Container {
         Ok(fs.to_cpio()?)
     }
 
-    /// The per-run archive of the docker guest: `container/docker-args`, a shell `set --`
-    /// line with [`Container::docker_args`].
+    /// The per-run archive of the docker guest: `container/network` (`bridge` or `none`)
+    /// and `container/docker-args`, a shell `set --` line with [`Container::docker_args`].
     pub fn docker_run_archive(&self) -> Result<Vec<u8>, GuestError> {
         let mut fs = Initramfs::new();
+        fs.file(
+            "container/network",
+            0o644,
+            format!("{}\n", self.network.name()),
+        )?;
         fs.file(
             "container/docker-args",
             0o644,
@@ -1095,6 +1268,14 @@ mod tests {
         assert!(a.windows(2).any(|w| w == ["--pids-limit", "9"]));
         let cpio = c.docker_run_archive().unwrap();
         assert!(find(&cpio, b"container/docker-args") && find(&cpio, b"'--entrypoint' '/bin/sh'"));
+        assert!(find(&cpio, b"container/network") && find(&cpio, b"none\n"));
+        // On docker's default bridge: no --network, and the guest is told to set it up.
+        c.network = Network::Bridge;
+        let a = c.docker_args();
+        assert!(!a.iter().any(|x| x == "--network"), "{a:?}");
+        assert_eq!(a[..2], ["--rm", "--hostname"]);
+        let cpio = c.docker_run_archive().unwrap();
+        assert!(find(&cpio, b"bridge\n") && !find(&cpio, b"'--network'"));
     }
 
     #[test]
