@@ -16,6 +16,9 @@
 #   SMP=N           CPUs (default 1)
 #   MEM=SIZE        guest RAM (default 512M)
 #   QEMU=PATH       qemu-system-aarch64 (default from PATH)
+#   REPS=N          boot each N times, one after the other (default 1); with N > 1 also
+#                   prints the median of the ratios to the marker (a noisy host varies
+#                   by 20-40% from run to run)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +27,7 @@ ENGINE=${ENGINE:-tiered}
 SMP=${SMP:-1}
 MEM=${MEM:-512M}
 QEMU=${QEMU:-qemu-system-aarch64}
+REPS=${REPS:-1}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/armboard-boot.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -69,6 +73,19 @@ memory_line() {
     echo "armboard memory: ${m:-not reported}"
 }
 
+# median_line LABEL RATIO...: the median of the ratios (REPS > 1 only).
+median_line() {
+    local label=$1
+    shift
+    ((REPS > 1)) || return 0
+    printf '%s\n' "$@" | sort -g | awk -v n="$#" -v l="$label" \
+        '{ r[NR] = $1 } END { m = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+            printf "median ratio armboard/qemu to marker over %d runs: %.2f%s\n", n, m, l }'
+}
+
+RATIOS=()
+RATIOS1=()
+for ((rep = 1; rep <= REPS; rep++)); do
 if [[ $MACHINE == raspi3b ]]; then
     read -r a_mark a_total a_rss < <(run armboard env ARMBOARD_JIT_STATS=1 "$ARMBOARD" boot --machine raspi3b --engine "$ENGINE" \
         --kernel "$KERNEL" --dtb "$DTB" --initrd "$WORK/initrd.gz" --append "$APPEND")
@@ -82,7 +99,9 @@ if [[ $MACHINE == raspi3b ]]; then
     printf "ratio armboard/qemu to marker: %.2f (default), %.2f (thread=single) (raspi3b, engine %s)\n" \
         "$(echo "$a_mark / $q_mark" | bc -l)" "$(echo "$a_mark / $s_mark" | bc -l)" "$ENGINE"
     memory_line
-    exit 0
+    RATIOS+=("$(echo "$a_mark / $q_mark" | bc -l)")
+    RATIOS1+=("$(echo "$a_mark / $s_mark" | bc -l)")
+    continue
 fi
 
 read -r a_mark a_total a_rss < <(run armboard env ARMBOARD_JIT_STATS=1 "$ARMBOARD" boot --machine virt --engine "$ENGINE" --smp "$SMP" \
@@ -96,3 +115,11 @@ printf "%-10s %9.2fs %9.2fs %9d MiB\n" "qemu" "$q_mark" "$q_total" $((q_rss / 10
 printf "ratio armboard/qemu: to marker %.2f, total %.2f (engine %s, smp %s, memory %s)\n" \
     "$(echo "$a_mark / $q_mark" | bc -l)" "$(echo "$a_total / $q_total" | bc -l)" "$ENGINE" "$SMP" "$MEM"
 memory_line
+RATIOS+=("$(echo "$a_mark / $q_mark" | bc -l)")
+done
+if [[ $MACHINE == raspi3b ]]; then
+    median_line " (default)" "${RATIOS[@]}"
+    median_line " (thread=single)" "${RATIOS1[@]}"
+else
+    median_line "" "${RATIOS[@]}"
+fi
