@@ -56,7 +56,7 @@
 
 use crate::deb::{self, Cache, DebError, Sysroot};
 use crate::initramfs::{Compression, Initramfs, InitramfsError};
-use crate::kernel::{DebianKernel, KernelError};
+use crate::kernel::{DebianKernel, KernelError, Module, ModuleSet};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -704,26 +704,14 @@ fn base_image(
     let mods = set.resolve(&runtime.modules())?;
     let mut fs = Initramfs::busybox(&busybox, "")?;
     let load = fs.modules("armboard/modules", &mods)?;
-    let disk_mods: Vec<_> = set
-        .resolve(DISK_MODULES)?
-        .into_iter()
-        .filter(|m| !mods.iter().any(|n| n.name == m.name))
-        .collect();
+    let disk_mods = modules_beyond(&set, DISK_MODULES, &[&mods])?;
     let load_disk = fs.modules("armboard/modules", &disk_mods)?;
-    let pi_mods: Vec<_> = set
-        .resolve(PI_MODULES)?
-        .into_iter()
-        .filter(|m| !mods.iter().chain(&disk_mods).any(|n| n.name == m.name))
-        .collect();
+    let pi_mods = modules_beyond(&set, PI_MODULES, &[&mods, &disk_mods])?;
     let load_pi = fs.modules("armboard/modules", &pi_mods)?;
     if !runtime.pi_net_modules().is_empty() {
-        let pi_net: Vec<_> = set
-            .resolve(runtime.pi_net_modules())?
-            .into_iter()
-            // Not the disk modules' (crc16 is ext4's too): the images that have these
-            // import their image and load no disk modules.
-            .filter(|m| !mods.iter().chain(&pi_mods).any(|n| n.name == m.name))
-            .collect();
+        // Not less the disk modules (crc16 is ext4's too): the images that have these
+        // import their image and load no disk modules.
+        let pi_net = modules_beyond(&set, runtime.pi_net_modules(), &[&mods, &pi_mods])?;
         let load = fs.modules("armboard/modules", &pi_net)?;
         fs.file("armboard/pi-net-modules", 0o644, load)?;
     }
@@ -757,6 +745,26 @@ fn base_image(
         add_iptables(&mut fs, rt)?;
     }
     Ok(fs)
+}
+
+/// `names` and their dependencies, less the modules of `loaded` (groups an init script
+/// loads before these).
+fn modules_beyond(
+    set: &ModuleSet,
+    names: &[&str],
+    loaded: &[&[Module]],
+) -> Result<Vec<Module>, GuestError> {
+    let before = |m: &Module| {
+        loaded
+            .iter()
+            .flat_map(|l| l.iter())
+            .any(|n| n.name == m.name)
+    };
+    Ok(set
+        .resolve(names)?
+        .into_iter()
+        .filter(|m| !before(m))
+        .collect())
 }
 
 /// [`IPTABLES`] as `usr/sbin/iptables` (and its other names), with its extensions.
