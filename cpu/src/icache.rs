@@ -8,12 +8,9 @@
 //! every dispatch and catches up from the log; publishing kicks the others out of compiled
 //! code, which chains without passing the dispatcher.
 
-use std::collections::VecDeque;
+use crate::oplog::OpLog;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// How many operations a vCPU may fall behind by before it drops all its code instead.
-const LOG_LEN: usize = 64;
 
 /// What one published operation drops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +30,7 @@ pub struct IcBroadcast {
 
 #[derive(Default)]
 struct Log {
-    /// (sequence number, issuing vCPU, operation), oldest first.
-    ops: VecDeque<(u64, usize, IcOp)>,
+    ops: OpLog<IcOp>,
     /// Every vCPU's interrupt flag, by index.
     kicks: Vec<Option<Arc<AtomicBool>>>,
 }
@@ -66,10 +62,7 @@ impl IcBroadcast {
     pub fn publish(&self, cpu: usize, op: IcOp) {
         let mut log = self.lock();
         let seq = self.epoch.load(Ordering::Relaxed) + 1;
-        if log.ops.len() == LOG_LEN {
-            log.ops.pop_front();
-        }
-        log.ops.push_back((seq, cpu, op));
+        log.ops.push(seq, cpu, op);
         self.epoch.store(seq, Ordering::Release);
         for (i, k) in log.kicks.iter().enumerate() {
             if let (true, Some(k)) = (i != cpu, k) {
@@ -83,15 +76,9 @@ impl IcBroadcast {
     pub fn since(&self, cpu: usize, seen: &mut u64) -> Vec<IcOp> {
         let log = self.lock();
         let newest = self.epoch.load(Ordering::Relaxed);
-        let ops = match log.ops.front() {
-            _ if newest == *seen => Vec::new(),
-            Some(&(first, _, _)) if first <= *seen + 1 => log
-                .ops
-                .iter()
-                .filter(|&&(seq, by, _)| seq > *seen && by != cpu)
-                .map(|&(_, _, op)| op)
-                .collect(),
-            _ => vec![IcOp::All],
+        let ops = match log.ops.since(cpu, *seen) {
+            Some(missed) => missed.collect(),
+            None => vec![IcOp::All],
         };
         *seen = newest;
         ops
@@ -101,6 +88,7 @@ impl IcBroadcast {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oplog::LOG_LEN;
 
     #[test]
     fn others_see_each_operation_once_and_are_kicked() {

@@ -15,6 +15,7 @@ pub mod jit;
 pub mod mem;
 pub mod mmu;
 pub mod model;
+mod oplog;
 pub mod state;
 pub mod sys;
 #[doc(hidden)]

@@ -11,8 +11,9 @@
 use super::walk::VA_BITS;
 use crate::mem::Access;
 use crate::mem::TlbFast;
+use crate::oplog::OpLog;
 use crate::sys::Tlbi;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -383,9 +384,6 @@ impl FastTables {
     }
 }
 
-/// How many operations other vCPUs may fall behind by before they flush everything instead.
-const LOG_LEN: usize = 64;
-
 /// TLB maintenance broadcast between the vCPUs of one machine (the inner-shareable domain).
 /// Every [`super::SysMem`] of a machine holds the same one; each compares [`Self::epoch`]
 /// with what it has applied before every lookup and catches up when it differs.
@@ -393,13 +391,12 @@ const LOG_LEN: usize = 64;
 pub struct TlbBroadcast {
     /// Sequence number of the newest operation in the log.
     epoch: AtomicU64,
-    log: Mutex<OpLog>,
+    log: Mutex<Log>,
 }
 
 #[derive(Default)]
-struct OpLog {
-    /// (sequence number, issuing CPU, operation), oldest first.
-    ops: VecDeque<(u64, usize, Tlbi)>,
+struct Log {
+    ops: OpLog<Tlbi>,
     /// Every vCPU's inline tables, emptied on every published operation.
     fast: Vec<Weak<FastTables>>,
 }
@@ -426,7 +423,7 @@ impl TlbBroadcast {
         log.fast.push(Arc::downgrade(fast));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, OpLog> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -444,25 +441,16 @@ impl TlbBroadcast {
         let mut log = self.lock();
         let newest = self.epoch.load(Ordering::Relaxed);
         if newest != *seen {
-            match log.ops.front() {
-                Some(&(first, _, _)) if first <= *seen + 1 => {
-                    for &(seq, by, o) in &log.ops {
-                        if seq > *seen && by != cpu {
-                            tlb.invalidate(o, asid_mask);
-                        }
-                    }
-                }
+            match log.ops.since(cpu, *seen) {
+                Some(missed) => missed.for_each(|o| tlb.invalidate(o, asid_mask)),
                 // Fell behind the log: whatever was missed is covered by flushing it all.
-                _ => tlb.flush(),
+                None => tlb.flush(),
             }
         }
         let mut seq = newest;
         if let Some(o) = op {
             seq += 1;
-            if log.ops.len() == LOG_LEN {
-                log.ops.pop_front();
-            }
-            log.ops.push_back((seq, cpu, o));
+            log.ops.push(seq, cpu, o);
             self.epoch.store(seq, Ordering::SeqCst);
             // Pairs with the fence in a filling owner (see `register`): either its fill is
             // emptied here, or it sees the new epoch and takes the fill back.
