@@ -589,7 +589,9 @@ impl Cpu {
                     // times, and regions doubled the compile work (virt boot: 0.9 s -> 1.8 s
                     // on the worker, 94% -> 89% of instructions compiled, slower to the
                     // marker), while in user mode they run loops of several blocks in one
-                    // function (benches/compare.sh mix: 1.09 -> 0.66 s CPU).
+                    // function (benches/compare.sh, CPU time, two runs each: 7zz 31.9-36.0
+                    // -> 28.4-29.1 s, xz -9 5.0-5.2 -> 4.7-4.9 s; xz -d, short, 0.23-0.27
+                    // -> 0.30-0.32 s).
                     let members = if self.state.sys.system {
                         vec![&entry.block]
                     } else {

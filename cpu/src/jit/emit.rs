@@ -1416,15 +1416,16 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Whether a region member starts at `pc`.
+    fn is_member(&self, pc: u64) -> bool {
+        self.members.iter().any(|&(m, _)| m == pc)
+    }
+
     /// Go on at the region member that starts at `target`, if there is one: a plain jump
     /// to a later member, unless the flags a chained exit tests could be set (an interrupt
     /// and pending requests only matter at a loop's back-edge while no helper is called, so
     /// every pass through a region does a bounded amount of work), else the checks of a
     /// chained exit. False (nothing emitted) when `target` is outside the region.
-    fn is_member(&self, pc: u64) -> bool {
-        self.members.iter().any(|&(m, _)| m == pc)
-    }
-
     fn goto_member(&mut self, target: u64) -> bool {
         let Some(j) = self.members.iter().position(|&(pc, _)| pc == target) else {
             return false;
@@ -1549,7 +1550,7 @@ impl<'a> Emitter<'a> {
         }
         self.switch(ret);
         if let Next::Loop { pc, .. } = next {
-            // Leaving the loop: the dispatcher resumes at the block's start.
+            // Leaving the loop: the dispatcher resumes at the member's start.
             self.fb.ins().store(flags(), pc, self.st, PC_OFF);
         }
         let c = self.i32c(EXIT_CONTINUE);
@@ -1557,9 +1558,9 @@ impl<'a> Emitter<'a> {
     }
 
     /// With state written back: branch on `c` into one CLIF block per direction and emit
-    /// `exit(self, target)` in each, so each exit
-    /// has an indirect jump of its own, with one target the host can predict (a shared jump
-    /// whose target follows the condition was mispredicted).
+    /// `exit(self, target)` in each, so each exit has an indirect jump of its own, with one
+    /// target the host can predict (a shared jump whose target follows the condition was
+    /// mispredicted).
     fn per_direction(
         &mut self,
         c: Value,

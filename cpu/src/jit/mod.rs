@@ -70,7 +70,7 @@ struct Generation {
     pending: HashMap<(u64, u64), Vec<usize>>,
     /// Exit slots: a block's known-target exits tail-call the code a slot holds (0 = return to
     /// the dispatcher). Boxed so their addresses, embedded in code, stay put when the Vec
-    /// grows (hence the allow).
+    /// grows.
     slots: Vec<Box<[AtomicUsize]>>,
     /// Indirect-branch lookup: a direct-mapped table of (guest pc, code) pairs that compiled
     /// BR/BLR/RET exits probe before returning to the dispatcher.
