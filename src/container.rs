@@ -7,6 +7,7 @@
 //! between the START and EXIT markers are the container's stdout, and its stderr follows
 //! in a STDERR section (the guest keeps it in a file until the container exits).
 
+use crate::volume;
 use anyhow::{bail, Context};
 use armboard_firmware::guest::{self, Container, Network, RootSource, Runtime};
 use armboard_machines::virt::boot::parse_size;
@@ -40,6 +41,12 @@ pub struct RunArgs {
     /// An arm64 OCI image: a `docker save` tarball or an OCI image layout directory.
     #[arg(long)]
     oci: Option<PathBuf>,
+    /// A host directory the container sees at an absolute path: HOST:GUEST, or
+    /// HOST:GUEST:ro for a read-only one (repeatable). It is copied onto a disk of the
+    /// board; what the container changes in it is copied back when the run ends. A missing
+    /// HOST directory is created.
+    #[arg(long = "volume", value_name = "HOST:GUEST[:ro]")]
+    volumes: Vec<String>,
     /// Set an environment variable in the container (repeatable).
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     env: Vec<String>,
@@ -151,13 +158,31 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         ),
         (None, _) => Network::None,
     };
+    let vol_args = a
+        .volumes
+        .iter()
+        .map(|v| volume::parse(v))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let max_volumes = if pi { 4 } else { 16 };
+    if vol_args.len() > max_volumes {
+        bail!(
+            "at most {max_volumes} volumes on {}",
+            if pi {
+                "raspi3b (its SD card has four partitions)"
+            } else {
+                "virt"
+            }
+        );
+    }
+    let volumes = volume::check(&vol_args)?;
+    c.volumes = volumes.iter().map(|(_, v)| v.clone()).collect();
     let tmp = TempDir(std::env::temp_dir().join(format!(
         "armboard-run-{}-{}",
         std::process::id(),
         nonce()
     )));
     std::fs::create_dir_all(&tmp.0).with_context(|| format!("creating {}", tmp.0.display()))?;
-    let mut drive = None;
+    let mut payload = None;
     let mut transport = "oci-archive";
     let mut root_dir: Option<PathBuf> = None;
     if let Some(dir) = &a.rootfs {
@@ -239,16 +264,19 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             }
             .with_context(|| format!("--oci {}", image.display()))?;
             transport = armboard_firmware::oci::archive_transport(&archive);
-            let img = tmp.0.join("image.tar");
-            std::fs::write(&img, archive).with_context(|| format!("writing {}", img.display()))?;
-            drive = Some(img);
+            payload = Some(Payload::Archive(archive));
         } else {
-            let img = tmp.0.join("rootfs.ext4");
-            make_ext4(dir, &img)?;
             c.root = RootSource::Disk;
-            drive = Some(img);
+            payload = Some(Payload::Root(dir.clone()));
         }
     }
+    if pi && payload.is_some() && volumes.len() > 3 {
+        bail!(
+            "at most 3 volumes on raspi3b with a container disk (its SD card has four partitions)"
+        );
+    }
+    let disks = lay_out_disks(&tmp.0, pi, payload, volumes)?;
+    let drive = disks.main.clone();
 
     let image = build_image(a.runtime)?;
     let initrd = tmp.0.join("initrd");
@@ -290,13 +318,24 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         .arg(&initrd);
     let mut append = format!("console=ttyAMA0 panic=-1 quiet armboard_nonce={nonce}");
     if pi {
-        append.push_str(" armboard_board=raspi armboard_disk_dev=/dev/mmcblk0");
+        let dev = if disks.sd_partitioned {
+            "mmcblk0p1"
+        } else {
+            "mmcblk0"
+        };
+        // The Pi has no real-time clock: the guest sets the host's time.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        append.push_str(&format!(
+            " armboard_board=raspi armboard_disk_dev=/dev/{dev} armboard_time={now}"
+        ));
+        if let Some(sd) = &disks.sd {
+            cmd.arg("--sd").arg(sd);
+        }
     }
     if let Some(d) = &drive {
         if pi {
-            // The disk is the board's SD card, which shows whole 512 KiB units only.
-            sd_card_size(d)?;
-            cmd.arg("--sd").arg(d);
             if !runtime.imports_image() {
                 append.push_str(" armboard_disk=1");
             }
@@ -308,6 +347,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             cmd.arg("--drive").arg(d);
             append.push_str(" armboard_disk=1");
         }
+    }
+    // The volumes' disks after the container's (which the guest expects as /dev/vda).
+    for v in disks.volumes.iter().filter(|_| !pi) {
+        let mut spec = v.image.clone().into_os_string();
+        if v.volume.readonly {
+            spec.push(",readonly");
+        }
+        cmd.arg("--drive").arg(spec);
     }
     // For benchmarks that boot the same guest elsewhere (benches/run.sh): what was booted.
     if let Some(keep) = std::env::var_os("ARMBOARD_RUN_KEEP") {
@@ -354,7 +401,168 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
     let status = child.wait().context("waiting for the board")?;
     let board_err = err_thread.join().unwrap_or_default();
     let _ = std::io::stdout().flush();
+    let code = report(&a, &c, &f, status, &board_err);
+    let mut failed = false;
+    for v in &disks.volumes {
+        match v.copy_back(&tmp.0) {
+            Ok(m) if a.verbose => eprintln!(
+                "[armboard: volume {}: {} written, {} removed, {} special files left out]",
+                v.arg.host.display(),
+                m.written,
+                m.removed,
+                m.skipped
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                volume::keep_image(v, &e);
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { EXIT_ERROR } else { code })
+}
 
+/// What the container's disk holds: its root file system (a host directory made into
+/// ext4) or the image archive a runtime imports.
+enum Payload {
+    Root(PathBuf),
+    Archive(Vec<u8>),
+}
+
+/// The board's disks for a run.
+struct Disks {
+    /// The container's disk (virt: the first drive; a Pi without volumes: the SD card).
+    main: Option<PathBuf>,
+    /// A Pi's SD card.
+    sd: Option<PathBuf>,
+    /// The SD card has a partition table: the container's disk is partition 1.
+    sd_partitioned: bool,
+    volumes: Vec<volume::Prepared>,
+}
+
+/// Writes the disks: on virt one file per disk (the container's disk, then one per
+/// volume); on a Pi one SD card, the container's disk alone or, with volumes, an MBR with
+/// the container's disk (if any) and then the volumes as partitions, 1 MiB aligned.
+fn lay_out_disks(
+    tmp: &Path,
+    pi: bool,
+    payload: Option<Payload>,
+    volumes: Vec<(volume::VolumeArg, armboard_firmware::guest::Volume)>,
+) -> anyhow::Result<Disks> {
+    const MIB: u64 = 1 << 20;
+    fn root_fs(dir: &Path) -> volume::Ext4<'_> {
+        volume::Ext4 {
+            dir,
+            label: None,
+            spare: 0,
+            root_owned: true,
+        }
+    }
+    let write_payload = |p: &Payload, img: &Path, offset: u64| -> anyhow::Result<u64> {
+        match p {
+            Payload::Root(dir) => {
+                let fs = root_fs(dir);
+                let size = fs.size()?;
+                fs.write(img, offset, size)?;
+                Ok(size)
+            }
+            Payload::Archive(data) => {
+                use std::os::unix::fs::FileExt;
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(img)
+                    .and_then(|f| f.write_all_at(data, offset).map(|()| f))
+                    .with_context(|| format!("writing {}", img.display()))?;
+                drop(f);
+                Ok((data.len() as u64).next_multiple_of(MIB))
+            }
+        }
+    };
+    let name = |p: &Payload| match p {
+        Payload::Root(_) => "rootfs.ext4",
+        Payload::Archive(_) => "image.tar",
+    };
+    if !pi || volumes.is_empty() {
+        let main = match &payload {
+            Some(p) => {
+                let img = tmp.join(name(p));
+                write_payload(p, &img, 0)?;
+                Some(img)
+            }
+            None => None,
+        };
+        let mut prepared = Vec::new();
+        for (i, (arg, vol)) in volumes.into_iter().enumerate() {
+            let img = tmp.join(format!("volume{i}.ext4"));
+            let size = volume::Prepared::size(&arg)?;
+            prepared.push(volume::Prepared::write(arg, vol, img, 0, size)?);
+        }
+        if pi {
+            if let Some(d) = &main {
+                // The disk is the board's SD card, which shows whole 512 KiB units only.
+                sd_card_size(d)?;
+            }
+        }
+        return Ok(Disks {
+            sd: main.clone().filter(|_| pi),
+            main,
+            sd_partitioned: false,
+            volumes: prepared,
+        });
+    }
+    use armboard_firmware::pi::mbr::{self, Partition, SECTOR};
+    let sd = tmp.join("sd.img");
+    let mut parts = Vec::new();
+    let mut offset = MIB;
+    let mut part = |offset: u64, size: u64| -> anyhow::Result<u64> {
+        let lba = |b: u64| u32::try_from(b / SECTOR).context("the SD card is over 2 TiB");
+        parts.push(Partition {
+            index: parts.len() + 1,
+            kind: 0x83,
+            bootable: false,
+            lba_start: lba(offset)?,
+            sectors: lba(size)?,
+        });
+        Ok((offset + size).next_multiple_of(MIB))
+    };
+    if let Some(p) = &payload {
+        let size = write_payload(p, &sd, offset)?;
+        offset = part(offset, size)?;
+    }
+    let mut prepared = Vec::new();
+    for (arg, vol) in volumes {
+        let size = volume::Prepared::size(&arg)?;
+        prepared.push(volume::Prepared::write(arg, vol, sd.clone(), offset, size)?);
+        offset = part(offset, size)?;
+    }
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&sd)
+            .with_context(|| format!("opening {}", sd.display()))?;
+        f.write_all_at(&mbr::encode(&parts), 0)
+            .with_context(|| format!("writing {}", sd.display()))?;
+    }
+    sd_card_size(&sd)?;
+    Ok(Disks {
+        main: payload.as_ref().map(|_| sd.clone()),
+        sd: Some(sd),
+        sd_partitioned: true,
+        volumes: prepared,
+    })
+}
+
+/// The run's exit status from what the console showed, with the messages that explain it.
+fn report(
+    a: &RunArgs,
+    c: &Container,
+    f: &Filter,
+    status: std::process::ExitStatus,
+    board_err: &[u8],
+) -> i32 {
     if let Some(code) = f.exit {
         if f.oom > 0 {
             eprintln!(
@@ -370,24 +578,24 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
                 a.pids_limit.map(|p| p.to_string()).unwrap_or_default()
             );
         }
-        return Ok(code);
+        return code;
     }
     let mut stderr = std::io::stderr();
     if !a.verbose {
         let _ = stderr.write_all(tail(&f.log, 4000));
     }
-    let _ = stderr.write_all(&board_err);
+    let _ = stderr.write_all(board_err);
     if f.not_found {
         eprintln!(
             "armboard: {}: command not found in the container (PATH={})",
             c.args[0],
             c.path()
         );
-        return Ok(EXIT_NOT_FOUND);
+        return EXIT_NOT_FOUND;
     }
-    if let Some(why) = f.fail {
+    if let Some(why) = &f.fail {
         eprintln!("armboard: the guest could not start the container: {why}");
-        return Ok(EXIT_ERROR);
+        return EXIT_ERROR;
     }
     eprintln!(
         "armboard: the guest ended ({status}) before the container finished{}",
@@ -397,7 +605,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             "; the end of its console is above"
         }
     );
-    Ok(EXIT_ERROR)
+    EXIT_ERROR
 }
 
 /// Pads a disk image to what an SD card can describe: whole 512 KiB units, at least 1 MiB
@@ -460,48 +668,6 @@ fn has_command(root: &Path, c: &Container) -> bool {
             .filter(|d| !d.is_empty())
             .any(|d| exists(&Path::new(d).join(cmd)))
     }
-}
-
-/// Bytes in the files under `dir` (not following symlinks), and the number of entries.
-fn tree_size(dir: &Path) -> std::io::Result<(u64, u64)> {
-    let (mut bytes, mut n) = (0, 0);
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d)? {
-            let e = e?;
-            let m = e.path().symlink_metadata()?;
-            n += 1;
-            if m.is_dir() {
-                todo.push(e.path());
-            } else {
-                bytes += m.len();
-            }
-        }
-    }
-    Ok((bytes, n))
-}
-
-/// An ext4 image of `dir` made with e2fsprogs' `mke2fs -d`.
-fn make_ext4(dir: &Path, img: &Path) -> anyhow::Result<()> {
-    let (bytes, n) = tree_size(dir).with_context(|| format!("reading {}", dir.display()))?;
-    let size_k = (bytes + n * 4096) / 1024 * 5 / 4 + 32 * 1024;
-    let out = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-E", "root_owner=0:0", "-N"])
-        .arg((n + 1024).to_string())
-        .arg("-d")
-        .arg(dir)
-        .arg(img)
-        .arg(format!("{size_k}k"))
-        .output()
-        .context("running mke2fs (install e2fsprogs)")?;
-    if !out.status.success() {
-        bail!(
-            "mke2fs -d {} failed: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
 }
 
 #[derive(PartialEq)]

@@ -84,6 +84,106 @@ fn run_without_arguments_prints_the_greeting() {
     assert!(!so.contains("] "), "kernel messages in stdout: {so}");
 }
 
+/// Two host directories for `--volume`: `rw` (at /data in the container) and `ro` (at /ro,
+/// read-only), with files [`VOLUME_SCRIPT`] reads, changes and removes.
+struct Volumes {
+    rw: PathBuf,
+    ro: PathBuf,
+    args: Vec<String>,
+}
+
+impl Volumes {
+    fn new(dir: &Path) -> Volumes {
+        let (rw, ro) = (dir.join("vol-rw"), dir.join("vol-ro"));
+        std::fs::create_dir_all(rw.join("sub")).unwrap();
+        std::fs::create_dir_all(&ro).unwrap();
+        std::fs::write(rw.join("in.txt"), "from the host\n").unwrap();
+        std::fs::write(rw.join("del.txt"), "delete me\n").unwrap();
+        std::fs::write(rw.join("sub/keep"), "before\n").unwrap();
+        std::fs::write(ro.join("r"), "read-only\n").unwrap();
+        let args = vec![
+            "--volume".into(),
+            format!("{}:/data", rw.display()),
+            "--volume".into(),
+            format!("{}:/ro:ro", ro.display()),
+        ];
+        Volumes { rw, ro, args }
+    }
+
+    /// The container's view ([`VOLUME_SCRIPT`]'s lines in `stdout`) and the host's after
+    /// the run.
+    fn check(&self, stdout: &str, ctx: &str) {
+        for want in [
+            "in=from the host",
+            "ro=read-only",
+            "ro-write=refused",
+            "lost+found=absent",
+        ] {
+            assert!(stdout.lines().any(|l| l == want), "no {want:?} in {ctx}");
+        }
+        let read = |p: PathBuf| {
+            std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}: {ctx}", p.display()))
+        };
+        assert_eq!(read(self.rw.join("in.txt")), "from the host\n");
+        assert_eq!(
+            read(self.rw.join("out.txt")),
+            "written in the container\n",
+            "{ctx}"
+        );
+        assert_eq!(read(self.rw.join("sub/keep")), "changed\n", "{ctx}");
+        assert_eq!(read(self.rw.join("new/deeper/f")), "deep\n", "{ctx}");
+        assert!(!self.rw.join("del.txt").exists(), "del.txt is back: {ctx}");
+        assert!(!self.rw.join("lost+found").exists(), "{ctx}");
+        // Written by the guest, whose clock is the host's (on the Pi too, which has no RTC).
+        let age = std::fs::metadata(self.rw.join("out.txt"))
+            .unwrap()
+            .modified()
+            .unwrap()
+            .elapsed()
+            .unwrap_or_default();
+        assert!(
+            age < Duration::from_secs(3600),
+            "out.txt is {age:?} old: {ctx}"
+        );
+        let ro: Vec<_> = std::fs::read_dir(&self.ro)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(ro, ["r"], "{ctx}");
+    }
+}
+
+/// What the container does with [`Volumes`] (busybox's applets by their full name: the OCI
+/// test image links only a few).
+const VOLUME_SCRIPT: &str = r#"
+echo "in=$(cat /data/in.txt)"
+echo "ro=$(cat /ro/r)"
+if [ -e /data/lost+found ]; then echo lost+found=present; else echo lost+found=absent; fi
+echo "written in the container" > /data/out.txt
+/bin/busybox rm /data/del.txt
+/bin/busybox mkdir -p /data/new/deeper
+echo deep > /data/new/deeper/f
+echo changed > /data/sub/keep
+if (echo x > /ro/x) 2>/dev/null; then echo ro-write=allowed; else echo ro-write=refused; fi
+"#;
+
+#[test]
+fn volumes_carry_a_host_directory_in_and_the_containers_changes_back() {
+    // Under the interpreter (the other volume tests run the default engine): the builtin
+    // busybox container with a read-write and a read-only volume, each on a virtio disk.
+    let dir = work_dir("volumes");
+    let v = Volumes::new(&dir);
+    let mut args: Vec<&str> = vec!["run", "--engine", "interp"];
+    args.extend(v.args.iter().map(String::as_str));
+    let script = format!("{VOLUME_SCRIPT}exit 4\n");
+    args.extend(["--", "/bin/sh", "-c", &script]);
+    let out = armboard(&args, BOOT_LIMIT);
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
+    assert_eq!(out.status.code(), Some(4), "{ctx}");
+    v.check(&so, &ctx);
+}
+
 /// A root directory with busybox and the applets the checks use.
 fn busybox_root(dir: &Path) -> PathBuf {
     let bb = armboard_firmware::deb::Sysroot::ensure(&["busybox-static"])
@@ -322,25 +422,26 @@ fn oci_archive(dir: &Path) -> PathBuf {
 fn containerd_imports_an_oci_archive_and_runs_it_with_ctr() {
     let dir = work_dir("containerd");
     let tarball = oci_archive(&dir);
-    let out = armboard(
-        &[
-            "run",
-            "--runtime",
-            "containerd",
-            "--oci",
-            tarball.to_str().unwrap(),
-            "--env",
-            "OVER=ridden",
-            "--hostname",
-            "ctr-box",
-            "--",
-            &format!("{OCI_SCRIPT_HEAD}echo \"host=$(cat /proc/sys/kernel/hostname)\"\necho oops >&2\nexit 5\n"),
-        ],
-        BOOT_LIMIT,
-    );
+    let v = Volumes::new(&dir);
+    let script = format!("{OCI_SCRIPT_HEAD}{VOLUME_SCRIPT}echo \"host=$(cat /proc/sys/kernel/hostname)\"\necho oops >&2\nexit 5\n");
+    let mut args = vec![
+        "run",
+        "--runtime",
+        "containerd",
+        "--oci",
+        tarball.to_str().unwrap(),
+        "--env",
+        "OVER=ridden",
+        "--hostname",
+        "ctr-box",
+    ];
+    args.extend(v.args.iter().map(String::as_str));
+    args.extend(["--", &script]);
+    let out = armboard(&args, BOOT_LIMIT);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
     assert_eq!(out.status.code(), Some(5), "{ctx}");
+    v.check(&so, &ctx);
     for want in [
         "msg=from layer 2",
         "cwd=/app",
@@ -358,8 +459,8 @@ fn containerd_imports_an_oci_archive_and_runs_it_with_ctr() {
 
 /// Runs [`oci_archive`] with `--runtime runtime`, `--env OVER=ridden`, `--hostname box`
 /// and `extra` options, the container running `script` too; checks the layers,
-/// configuration and overrides, the hostname and PID 1, stderr apart from stdout, and that
-/// the status is `code`. Returns stdout and stderr.
+/// configuration and overrides, the hostname and PID 1, stderr apart from stdout, the
+/// [`Volumes`], and that the status is `code`. Returns stdout and stderr.
 fn image_engine_runs_an_oci_archive(
     runtime: &str,
     code: i32,
@@ -369,8 +470,9 @@ fn image_engine_runs_an_oci_archive(
     let dir = work_dir(runtime);
     let tarball = oci_archive(&dir);
     let box_name = format!("{runtime}-box");
+    let v = Volumes::new(&dir);
     let cmd = format!(
-        "{OCI_SCRIPT_HEAD}echo \"host=$(hostname)\"\necho \"pid=$$\"\n{script}echo oops >&2\nexit {code}\n"
+        "{OCI_SCRIPT_HEAD}echo \"host=$(hostname)\"\necho \"pid=$$\"\n{VOLUME_SCRIPT}{script}echo oops >&2\nexit {code}\n"
     );
     let mut args = vec![
         "run",
@@ -384,11 +486,13 @@ fn image_engine_runs_an_oci_archive(
         &box_name,
     ];
     args.extend(extra);
+    args.extend(v.args.iter().map(String::as_str));
     args.extend(["--", &cmd]);
     let out = armboard(&args, BOOT_LIMIT);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
     assert_eq!(out.status.code(), Some(code), "{ctx}");
+    v.check(&so, &ctx);
     let host = format!("host={box_name}");
     for want in [
         "msg=from layer 2",
@@ -552,6 +656,25 @@ fn bad_run_inputs_give_clear_errors_without_booting() {
         "no-such-cmd: command not found",
     );
     expect_error(&["run", "--env", "NOEQUALS"], 125, "KEY=VALUE");
+    expect_error(&["run", "--volume", "no-colon"], 125, "expected HOST:GUEST");
+    expect_error(
+        &["run", "--volume", "/tmp:relative"],
+        125,
+        "\"relative\" is not absolute",
+    );
+    let vol = format!("{}:/data", file.display());
+    expect_error(&["run", "--volume", &vol], 125, "not a directory");
+    expect_error(
+        &["run", "--volume", "/nonexistent/dir:/in:ro"],
+        125,
+        "/nonexistent/dir",
+    );
+    let twice = format!("{}:/data", empty.display());
+    expect_error(
+        &["run", "--volume", &twice, "--volume", &twice],
+        125,
+        "two volumes at /data",
+    );
     expect_error(
         &["run", "--runtime", "containerd"],
         125,
@@ -660,6 +783,12 @@ fn missing_command_in_the_builtin_container_is_reported_by_the_guest() {
     );
 }
 
+/// The devices of the container's root and of /data, from /proc/mounts.
+const ROOT_DEVICE: &str = r#"while read -r dev at rest; do
+  case "$at" in /) echo "root=$dev" ;; /data) echo "/data=$dev" ;; esac
+done < /proc/mounts
+"#;
+
 /// Counts the CPUs in /proc/cpuinfo with the shell alone.
 const COUNT_CPUS: &str = r#"n=0
 while read -r k rest; do [ "$k" = processor ] && n=$((n + 1)); done < /proc/cpuinfo
@@ -670,24 +799,34 @@ echo "cpus=$n"
 fn an_oci_image_runs_on_the_raspberry_pi_3b_from_its_sd_card() {
     // The same image as on virt; on the Pi its root file system is the board's SD card
     // (mmcblk0 through the SDHOST controller and DMA) and the watchdog powers it off.
+    // With volumes the card has a partition table: the root is mmcblk0p1, the volumes
+    // the next partitions.
     let dir = work_dir("oci-pi");
     let img = oci_layout(&dir, "arm64");
-    let out = armboard(
-        &[
-            "run",
-            "--machine",
-            "raspi3b",
-            "--oci",
-            img.to_str().unwrap(),
-            "--",
-            &format!("{OCI_SCRIPT_HEAD}{COUNT_CPUS}exit 5\n"),
-        ],
-        BOOT_LIMIT,
-    );
+    let v = Volumes::new(&dir);
+    let script = format!("{OCI_SCRIPT_HEAD}{COUNT_CPUS}{VOLUME_SCRIPT}{ROOT_DEVICE}exit 5\n");
+    let mut args: Vec<&str> = vec![
+        "run",
+        "--machine",
+        "raspi3b",
+        "--oci",
+        img.to_str().unwrap(),
+    ];
+    args.extend(v.args.iter().map(String::as_str));
+    args.extend(["--", &script]);
+    let out = armboard(&args, BOOT_LIMIT);
     let (so, se) = (text(&out.stdout), text(&out.stderr));
     let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
     assert_eq!(out.status.code(), Some(5), "{ctx}");
-    for want in ["msg=from layer 2", "cwd=/app", "secret=gone", "cpus=4"] {
+    for want in [
+        "msg=from layer 2",
+        "cwd=/app",
+        "secret=gone",
+        "cpus=4",
+        "root=/dev/mmcblk0p1",
+        "/data=/dev/mmcblk0p2",
+    ] {
         assert!(so.lines().any(|l| l == want), "no {want:?} in {ctx}");
     }
+    v.check(&so, &ctx);
 }

@@ -37,6 +37,12 @@
 //! rejected by pids controller" messages during the run. Instead of `EXIT`, the guest prints
 //! `@@N-NOTFOUND@@` when the command is not in the container, or `@@N-FAIL why@@`.
 //!
+//! Volumes (`armboard run --volume`, [`Volume`]): each is an ext4 file system labelled by
+//! the host on a disk of the board; every stage 2 mounts the ones listed in the run
+//! archive's `container/volumes` on `/volumes/LABEL` before the container starts, the
+//! runtime bind-mounts them, and they are unmounted before the power-off so the host can
+//! read them back.
+//!
 //! Each [`Runtime`] has its own base image: crun's as above; runc's runs the same bundle
 //! with `runc run`; containerd's (containerd, ctr, containerd-shim-runc-v2, runc) has a
 //! stage 2 that starts containerd, imports the OCI archive the host put on `/dev/vda`
@@ -126,7 +132,7 @@ read up rest < /proc/uptime; echo "armboard-init: stage 1 at ${up}s"
 if [ "$armboard_board" = raspi ]; then
 @PI_MODULES@
 fi
-if [ -n "$armboard_disk" ]; then
+if [ -n "$armboard_disk" ] || [ -s /container/volumes ]; then
 @DISK_MODULES@
 fi
 read up rest < /proc/uptime; echo "armboard-init: modules loaded at ${up}s"
@@ -176,9 +182,12 @@ read up rest < /proc/uptime; echo "armboard-init: starting the container at ${up
 "#;
 
 /// Stage 2's pieces, shared by the runtimes' scripts (`@NAME@` in them):
-/// `@HEAD@`, the console markers (`mark`, `fail`) and the run archive's directory `$B`.
+/// `@HEAD@`, the console markers (`mark`, `fail`), the run archive's directory `$B`, and
+/// the clock set from `armboard_time=SECONDS` (a board without a real-time clock, as the
+/// Pi 3, starts at 1970; the host passes its time as an NTP client would set it).
 const HEAD: &str = r#"N="$armboard_nonce"
 read up rest < /proc/uptime; echo "armboard-init: stage 2 at ${up}s"
+[ -n "$armboard_time" ] && date -u -s "@$armboard_time" >/dev/null
 mark() { printf '@@%s-%s@@' "$N" "$*"; }
 fail() { mark "FAIL $*"; echo; poweroff -f; }
 B=/container"#;
@@ -187,6 +196,24 @@ B=/container"#;
 const MOUNTS: &str = r#"mount -t cgroup2 cgroup2 /sys/fs/cgroup || fail "cannot mount cgroup2"
 mount -t tmpfs -o mode=0755 run /run
 mount -t tmpfs -o mode=1777 tmp /tmp"#;
+
+/// `@VOLUMES@`: the volumes in `$B/volumes` (lines of `LABEL ro|rw`; see [`Volume`]), each
+/// an ext4 file system found by its label (disks appear as their controllers probe them:
+/// 10 s at most) and mounted on `/volumes/LABEL`, where the runtime's bind mounts take it.
+const VOLUMES: &str = r#"if [ -s $B/volumes ]; then
+  while read -r label mode; do
+    dev=
+    for i in $(seq 1 40); do dev=$(findfs LABEL=$label 2>/dev/null) && break; usleep 250000; done
+    [ -n "$dev" ] || fail "no disk for the volume $label"
+    mkdir -p /volumes/$label
+    mount -t ext4 -o $mode $dev /volumes/$label || fail "cannot mount the volume $label ($dev)"
+  done < $B/volumes
+fi"#;
+
+/// `@UNMOUNT_VOLUMES@`: the volumes unmounted after the run (read-only if something still
+/// holds one), so the host finds clean file systems to copy back.
+const UNMOUNT_VOLUMES: &str = r#"sync
+for v in /volumes/*; do [ -d "$v" ] && { umount "$v" 2>/dev/null || mount -o remount,ro "$v"; }; done"#;
 
 /// `@IMAGE_DISK@`: the disk with the image archive of the runtimes that import one, `$D`.
 const IMAGE_DISK: &str = r#"@WAIT_DISK@
@@ -228,13 +255,14 @@ mark STDERR
 cat /run/stderr
 mark END
 echo
+@UNMOUNT_VOLUMES@
 poweroff -f"#;
 
 /// `script` with its `@NAME@` pieces filled in.
 fn expand(script: &str) -> String {
     script
         .replace("@HEAD@", HEAD)
-        .replace("@MOUNTS@", MOUNTS)
+        .replace("@MOUNTS@", &format!("{MOUNTS}\n{VOLUMES}"))
         .replace("@IMAGE_DISK@", IMAGE_DISK)
         .replace("@START_CONTAINERD@", START_CONTAINERD)
         .replace(
@@ -247,6 +275,7 @@ fn expand(script: &str) -> String {
         )
         .replace("@START@", START)
         .replace("@REPORT@", REPORT)
+        .replace("@UNMOUNT_VOLUMES@", UNMOUNT_VOLUMES)
         .replace("@AFTER_RUN@\n", "")
         .replace("@WAIT_DISK@", WAIT_DISK)
 }
@@ -858,6 +887,34 @@ pub struct Container {
     pub root: RootSource,
     /// The container's network (the docker guest's: the others have none).
     pub network: Network,
+    /// Host directories the container sees (`armboard run --volume`).
+    pub volumes: Vec<Volume>,
+}
+
+/// A volume: an ext4 file system on one of the board's disks (found by its label), bind-
+/// mounted in the container at `target`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    /// The file system's label (at most 16 bytes, no spaces).
+    pub label: String,
+    /// The absolute path in the container.
+    pub target: String,
+    pub readonly: bool,
+}
+
+impl Volume {
+    /// Where the guest mounts it before the container starts.
+    pub fn source(&self) -> String {
+        format!("/volumes/{}", self.label)
+    }
+
+    fn mode(&self) -> &'static str {
+        if self.readonly {
+            "ro"
+        } else {
+            "rw"
+        }
+    }
 }
 
 /// A container's network.
@@ -900,6 +957,7 @@ impl Container {
             pids: None,
             root: RootSource::Busybox,
             network: Network::None,
+            volumes: Vec::new(),
         }
     }
 
@@ -938,6 +996,18 @@ impl Container {
         if let Some(p) = self.pids {
             res.push(format!("\"pids\": {{\"limit\": {p}}}"));
         }
+        let volumes: String = self
+            .volumes
+            .iter()
+            .map(|v| {
+                format!(
+                    ",\n    {{\"destination\": {}, \"type\": \"bind\", \"source\": {}, \"options\": [\"rbind\", \"{}\"]}}",
+                    json_str(&v.target),
+                    json_str(&v.source()),
+                    v.mode()
+                )
+            })
+            .collect();
         format!(
             r#"{{
   "ociVersion": "1.0.2",
@@ -960,7 +1030,7 @@ impl Container {
     {{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}},
     {{"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}},
     {{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}},
-    {{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}}
+    {{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}}{volumes}
   ],
   "linux": {{
     "cgroupsPath": "/armboard",
@@ -986,7 +1056,24 @@ impl Container {
         let cmd = self.args.first().cloned().unwrap_or_default();
         fs.file("container/cmd", 0o644, cmd)?;
         fs.file("container/path", 0o644, self.path())?;
+        self.volumes_file(&mut fs)?;
         Ok(fs.to_cpio()?)
+    }
+}
+
+impl Container {
+    /// `container/volumes` for [`VOLUMES`] (none when there are no volumes).
+    fn volumes_file(&self, fs: &mut Initramfs) -> Result<(), GuestError> {
+        if self.volumes.is_empty() {
+            return Ok(());
+        }
+        let lines: String = self
+            .volumes
+            .iter()
+            .map(|v| format!("{} {}\n", v.label, v.mode()))
+            .collect();
+        fs.file("container/volumes", 0o644, lines)?;
+        Ok(())
     }
 }
 
@@ -1010,6 +1097,15 @@ impl Container {
             a.push("--memory-limit".into());
             a.push(m.to_string());
         }
+        for v in &self.volumes {
+            a.push("--mount".into());
+            a.push(format!(
+                "type=bind,src={},dst={},options=rbind:{}",
+                v.source(),
+                v.target,
+                v.mode()
+            ));
+        }
         a.push(CTR_IMAGE.into());
         a.push("armboard".into());
         a.extend(self.args.iter().cloned());
@@ -1022,6 +1118,7 @@ impl Container {
         let mut fs = Initramfs::new();
         fs.file("container/hostname", 0o644, format!("{}\n", self.hostname))?;
         fs.file("container/ctr-args", 0o644, set_line(&self.ctr_args()))?;
+        self.volumes_file(&mut fs)?;
         Ok(fs.to_cpio()?)
     }
 }
@@ -1052,6 +1149,10 @@ impl Container {
         if let Some(p) = self.pids {
             a.push("--pids-limit".into());
             a.push(p.to_string());
+        }
+        for v in &self.volumes {
+            a.push("--volume".into());
+            a.push(format!("{}:{}:{}", v.source(), v.target, v.mode()));
         }
         a.push("--security-opt".into());
         a.push("seccomp=unconfined".into());
@@ -1097,6 +1198,7 @@ impl Container {
             0o644,
             set_line(&self.podman_args()),
         )?;
+        self.volumes_file(&mut fs)?;
         Ok(fs.to_cpio()?)
     }
 
@@ -1114,6 +1216,7 @@ impl Container {
             0o644,
             set_line(&self.docker_args()),
         )?;
+        self.volumes_file(&mut fs)?;
         Ok(fs.to_cpio()?)
     }
 }
@@ -1334,5 +1437,39 @@ mod tests {
         assert_eq!(c.path(), DEFAULT_PATH);
         c.env.push("PATH=/x:/y".into());
         assert_eq!(c.path(), "/x:/y");
+    }
+
+    #[test]
+    fn volumes_become_bind_mounts_of_every_runtime() {
+        let mut c = Container::greeting();
+        c.volumes = vec![
+            Volume {
+                label: "armboard-v0".into(),
+                target: "/data".into(),
+                readonly: false,
+            },
+            Volume {
+                label: "armboard-v1".into(),
+                target: "/in".into(),
+                readonly: true,
+            },
+        ];
+        let j = c.config_json();
+        assert!(j.contains(r#"{"destination": "/data", "type": "bind", "source": "/volumes/armboard-v0", "options": ["rbind", "rw"]}"#), "{j}");
+        assert!(
+            j.contains(r#""source": "/volumes/armboard-v1", "options": ["rbind", "ro"]}"#),
+            "{j}"
+        );
+        let ctr = c.ctr_args();
+        assert!(ctr.windows(2).any(|w| w[0] == "--mount"
+            && w[1] == "type=bind,src=/volumes/armboard-v1,dst=/in,options=rbind:ro"));
+        let docker = c.docker_args();
+        assert!(docker
+            .windows(2)
+            .any(|w| w[0] == "--volume" && w[1] == "/volumes/armboard-v0:/data:rw"));
+        let mut fs = Initramfs::new();
+        c.volumes_file(&mut fs).unwrap();
+        let cpio = fs.to_cpio().unwrap();
+        assert!(find(&cpio, b"armboard-v0 rw\narmboard-v1 ro\n"));
     }
 }

@@ -141,6 +141,22 @@ pub fn parse(sector0: &[u8], image_len: u64) -> Result<Vec<Partition>, MbrError>
     Ok(parts)
 }
 
+/// Sector 0 with the primary entries `parts` (at most 4; `index` gives the slot, CHS left
+/// zero as Linux ignores it) and the signature.
+pub fn encode(parts: &[Partition]) -> [u8; 512] {
+    let mut s = [0u8; 512];
+    for p in parts.iter().filter(|p| (1..=4).contains(&p.index)) {
+        let e = &mut s[0x1be + 16 * (p.index - 1)..0x1be + 16 * p.index];
+        e[0] = if p.bootable { 0x80 } else { 0 };
+        e[4] = p.kind;
+        e[8..12].copy_from_slice(&p.lba_start.to_le_bytes());
+        e[12..16].copy_from_slice(&p.sectors.to_le_bytes());
+    }
+    s[510] = 0x55;
+    s[511] = 0xaa;
+    s
+}
+
 /// Reads and parses the partition table of an image file.
 pub fn read(image: &std::fs::File) -> Result<Vec<Partition>, MbrError> {
     use std::os::unix::fs::FileExt;
@@ -158,16 +174,18 @@ mod tests {
     use super::*;
 
     fn mbr(entries: &[(u8, u32, u32)]) -> Vec<u8> {
-        let mut s = vec![0u8; 512];
-        for (i, &(kind, start, n)) in entries.iter().enumerate() {
-            let e = &mut s[0x1be + 16 * i..0x1be + 16 * (i + 1)];
-            e[4] = kind;
-            e[8..12].copy_from_slice(&start.to_le_bytes());
-            e[12..16].copy_from_slice(&n.to_le_bytes());
-        }
-        s[510] = 0x55;
-        s[511] = 0xaa;
-        s
+        let parts: Vec<Partition> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, &(kind, lba_start, sectors))| Partition {
+                index: i + 1,
+                kind,
+                bootable: false,
+                lba_start,
+                sectors,
+            })
+            .collect();
+        encode(&parts).to_vec()
     }
 
     #[test]
