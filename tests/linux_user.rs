@@ -129,6 +129,15 @@ fn signal_handlers_altstack_and_segv_match_qemu() {
 }
 
 #[test]
+fn faulting_reads_in_compiled_code_match_qemu() {
+    // Compiled code reads unchecked while the guest has no SIGSEGV handler (the host
+    // mapping of what it may not read is inaccessible): such a read must still end the
+    // process with SIGSEGV, mprotect and mremap must keep the host mapping in step, and a
+    // handler installed later must see precise faults.
+    compare_with_qemu("wildread", &[]);
+}
+
+#[test]
 fn proc_self_maps_matches_qemu() {
     compare_with_qemu("maps", &[]);
 }

@@ -391,12 +391,20 @@ impl<'a> Emitter<'a> {
         slow: cranelift_codegen::ir::Block,
     ) -> Value {
         let fast = self.fb.create_block();
-        let perm = self.fb.create_block();
         let in_range = self.icmp_k(
             IntCC::UnsignedLessThanOrEqual,
             a,
             (fm.limit - size as u64) as i64,
         );
+        if need == FastMem::READ && fm.trap_reads {
+            // The host faults on what the guest may not read (see FastMem::trap_reads).
+            self.fb.ins().brif(in_range, fast, &[], slow, &[]);
+            self.fb.seal_block(fast);
+            self.switch(fast);
+            let base = self.k(self.ptr, fm.base as i64);
+            return self.fb.ins().iadd(base, a);
+        }
+        let perm = self.fb.create_block();
         self.fb.ins().brif(in_range, perm, &[], slow, &[]);
         self.fb.seal_block(perm);
         self.switch(perm);

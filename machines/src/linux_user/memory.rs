@@ -1,10 +1,24 @@
 //! The guest's address space: one host reservation covering guest virtual addresses
 //! `0..GUEST_SPACE`, so a guest address maps to `base + addr`. Guest page permissions are kept
-//! in a byte per page beside it (the host mapping stays read/write), so every access is
-//! checked in software and a bad guest pointer is a guest fault, never a host one.
+//! in a byte per page beside it, so every access is checked in software and a bad guest
+//! pointer is a guest fault, never a host one.
+//!
+//! With one exception, for speed: while the guest has no handler for SIGSEGV or SIGBUS,
+//! compiled code reads without looking at the permission bytes ([`FastMem::trap_reads`]).
+//! The host mapping of every page the guest may not read is inaccessible (the reservation's
+//! own `PROT_NONE`, or `mprotect`ed so: guest permissions always include read when they
+//! include anything, so "readable" is "mapped with some permission"), so such a read
+//! faults in the host, and the host SIGSEGV/SIGBUS handler here ([`install_fault_handler`])
+//! ends the process the way the guest's fault would have: killed by that signal. A guest
+//! that installs a handler for either signal gets every read checked from then on
+//! ([`AddressSpace::check_reads`]), so its handler sees the precise fault.
+//!
+//! [`FastMem::trap_reads`]: armboard_cpu::FastMem::trap_reads
 
 use armboard_cpu::{Access, FaultKind, Mem, MemFault};
-use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{
+    AtomicBool, AtomicU16, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 /// Size of the guest virtual address space (40 bits).
 pub const GUEST_SPACE: u64 = 1 << 40;
@@ -32,6 +46,8 @@ pub enum MemError {
 pub struct AddressSpace {
     base: *mut u8,
     perms: *mut u8,
+    /// Compiled code may read without checking permissions (see the module's comment).
+    trap_reads: AtomicBool,
 }
 
 // SAFETY: the raw pointers address two fixed host reservations that live as long as the
@@ -77,7 +93,27 @@ impl AddressSpace {
         if r != 0 {
             return Err(MemError::Mmap(std::io::Error::last_os_error()));
         }
-        Ok(Self { base, perms })
+        install_fault_handler();
+        // Without a slot the host handler would not know the window: check every read.
+        let trap_reads = register_window(base as usize);
+        Ok(Self {
+            base,
+            perms,
+            trap_reads: AtomicBool::new(trap_reads),
+        })
+    }
+
+    /// Check every read from now on (the guest installed a handler for SIGSEGV or SIGBUS).
+    /// True if reads were not checked before: code compiled until now must be dropped.
+    pub fn check_reads(&self) -> bool {
+        self.trap_reads.swap(false, Ordering::SeqCst)
+    }
+
+    /// Make the host mapping of `[addr, addr+len)` readable whatever the guest's permissions
+    /// (for copying out pages the guest may not read; the caller unmaps them after).
+    pub fn host_readable(&self, addr: u64, len: u64) -> Result<(), MemError> {
+        Self::check_range(addr, len)?;
+        host_protect(self.host(addr), len, libc::PROT_READ)
     }
 
     /// Host address of guest address `addr` (no checks).
@@ -111,13 +147,19 @@ impl AddressSpace {
     /// `addr` and `len` are page aligned.
     pub fn map_anon(&self, addr: u64, len: u64, prot: u8) -> Result<(), MemError> {
         Self::check_range(addr, len)?;
+        // A page the guest may not read is inaccessible on the host too (trap_reads).
+        let host_prot = if prot & perm::R != 0 {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_NONE
+        };
         // SAFETY: the range lies inside our reservation (checked above); MAP_FIXED replaces
         // only guest memory.
         let p = unsafe {
             libc::mmap(
                 self.host(addr) as *mut libc::c_void,
                 len as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
+                host_prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
                 -1,
                 0,
@@ -126,7 +168,8 @@ impl AddressSpace {
         if p == libc::MAP_FAILED {
             return Err(MemError::Mmap(std::io::Error::last_os_error()));
         }
-        self.set_perms(addr, len, prot)
+        self.store_perms(addr, len, prot);
+        Ok(())
     }
 
     /// Map host memory (a file, or shared anonymous memory) at guest `[addr, addr+len)` with
@@ -159,8 +202,12 @@ impl AddressSpace {
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        self.set_perms(addr, len, prot)
-            .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))
+        if prot & perm::R == 0 {
+            host_protect(self.host(addr), len, libc::PROT_NONE)
+                .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        }
+        self.store_perms(addr, len, prot);
+        Ok(())
     }
 
     /// Length of the longest prefix of `[addr, addr+len)` whose pages all have one of the
@@ -197,17 +244,40 @@ impl AddressSpace {
         if p == libc::MAP_FAILED {
             return Err(MemError::Mmap(std::io::Error::last_os_error()));
         }
-        self.set_perms(addr, len, 0)
+        self.store_perms(addr, len, 0);
+        Ok(())
     }
 
+    /// Give `[addr, addr+len)` (mapped) guest permissions `prot`, making the host mapping
+    /// readable or inaccessible to match: readable before the permission bytes say so,
+    /// inaccessible after (a checked read never reaches an inaccessible host page).
     pub fn set_perms(&self, addr: u64, len: u64, prot: u8) -> Result<(), MemError> {
         Self::check_range(addr, len)?;
+        let readable = prot & perm::R != 0;
+        let (first, last) = (addr / PAGE, (addr + len).div_ceil(PAGE));
+        let flips = (first..last)
+            .any(|p| (self.perm_byte(p).load(Ordering::Relaxed) & perm::R != 0) != readable);
+        if flips && readable {
+            // Read/write as anonymous and private file mappings are; a shared mapping of a
+            // file opened read-only can only be readable (its writes are checked anyway).
+            let h = self.host(addr);
+            host_protect(h, len, libc::PROT_READ | libc::PROT_WRITE)
+                .or_else(|_| host_protect(h, len, libc::PROT_READ))?;
+        }
+        self.store_perms(addr, len, prot);
+        if flips && !readable {
+            host_protect(self.host(addr), len, libc::PROT_NONE)?;
+        }
+        Ok(())
+    }
+
+    /// The permission bytes alone.
+    fn store_perms(&self, addr: u64, len: u64, prot: u8) {
         let first = addr / PAGE;
         let last = (addr + len).div_ceil(PAGE);
         for p in first..last {
             self.perm_byte(p).store(prot, Ordering::Relaxed);
         }
-        Ok(())
     }
 
     #[inline]
@@ -326,6 +396,7 @@ impl AddressSpace {
 
 impl Drop for AddressSpace {
     fn drop(&mut self) {
+        unregister_window(self.base as usize);
         // SAFETY: both reservations were made by `new` with these sizes and are not used after
         // drop.
         unsafe {
@@ -346,6 +417,7 @@ impl Mem for &AddressSpace {
             base: self.base as usize,
             perms: self.perms as usize,
             limit: GUEST_SPACE,
+            trap_reads: self.trap_reads.load(Ordering::SeqCst),
         })
     }
 
@@ -479,5 +551,134 @@ fn cas128(p: *mut u128, old: u128, new: u128) -> bool {
                 false
             }
         }
+    }
+}
+
+fn host_protect(host: *mut u8, len: u64, prot: i32) -> Result<(), MemError> {
+    // SAFETY: callers pass a page-aligned range inside a reservation of ours; changing its
+    // protection touches no Rust object.
+    let r = unsafe { libc::mprotect(host as *mut libc::c_void, len as usize, prot) };
+    if r != 0 {
+        return Err(MemError::Mmap(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// The bases of the live guest windows (0: free slot), for the host fault handler.
+static WINDOWS: [AtomicUsize; 16] = [const { AtomicUsize::new(0) }; 16];
+
+/// Records a window; false when every slot is taken.
+fn register_window(base: usize) -> bool {
+    WINDOWS.iter().any(|w| {
+        w.compare_exchange(0, base, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    })
+}
+
+fn unregister_window(base: usize) {
+    for w in &WINDOWS {
+        let _ = w.compare_exchange(base, 0, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// The guest address of host address `a` when it is in a live window.
+fn guest_address(a: usize) -> Option<u64> {
+    WINDOWS.iter().find_map(|w| {
+        let base = w.load(Ordering::Relaxed);
+        let off = a.wrapping_sub(base);
+        (base != 0 && (off as u64) < GUEST_SPACE).then_some(off as u64)
+    })
+}
+
+/// The handlers of SIGSEGV and SIGBUS before ours (Rust's stack-overflow check).
+static PREVIOUS: std::sync::OnceLock<[libc::sigaction; 2]> = std::sync::OnceLock::new();
+
+/// Installs (once per process) the host SIGSEGV and SIGBUS handler that ends the process as
+/// the guest's fault would when a guest read faults in a window (see the module's comment),
+/// and hands every other fault to the handler that was there before.
+pub fn install_fault_handler() {
+    PREVIOUS.get_or_init(|| {
+        // SAFETY: sigaction with a zeroed, then filled struct; the handler only does
+        // async-signal-safe work (atomic loads, write, sigaction, setrlimit).
+        unsafe {
+            let mut old: [libc::sigaction; 2] = std::mem::zeroed();
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = host_fault as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGSEGV, &sa, &mut old[0]);
+            libc::sigaction(libc::SIGBUS, &sa, &mut old[1]);
+            old
+        }
+    });
+}
+
+extern "C" fn host_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SIGSEGV and SIGBUS.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let slot = usize::from(sig == libc::SIGBUS);
+    let Some(guest) = guest_address(addr) else {
+        // Not a guest read: the previous handler's business.
+        if let Some(prev) = PREVIOUS.get() {
+            let p = prev[slot];
+            if p.sa_flags & libc::SA_SIGINFO != 0 && p.sa_sigaction > libc::SIG_IGN {
+                // SAFETY: a SA_SIGINFO handler installed before ours, called as the kernel
+                // would.
+                unsafe {
+                    let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) =
+                        std::mem::transmute(p.sa_sigaction);
+                    f(sig, info, ctx);
+                }
+                return;
+            }
+        }
+        default_and_refault(sig);
+        return;
+    };
+    let mut msg = [0u8; 128];
+    let mut n = 0;
+    let mut put = |b: &[u8]| {
+        for &c in b {
+            if n < msg.len() {
+                msg[n] = c;
+                n += 1;
+            }
+        }
+    };
+    put(b"armboard: guest terminated by ");
+    put(if slot == 1 {
+        b"SIGBUS (7)"
+    } else {
+        b"SIGSEGV (11)"
+    });
+    put(b": compiled code read guest address 0x");
+    let digits = if guest == 0 {
+        1
+    } else {
+        16 - guest.leading_zeros() as usize / 4
+    };
+    for k in (0..digits).rev() {
+        put(&[b"0123456789abcdef"[(guest >> (4 * k)) as usize & 15]]);
+    }
+    put(b"\n");
+    // SAFETY: write(2) of a stack buffer is async-signal-safe.
+    unsafe { libc::write(2, msg.as_ptr() as *const libc::c_void, n) };
+    default_and_refault(sig);
+}
+
+/// Back to the default action (no core file, as `signal::die`): returning re-runs the
+/// faulting access, which now kills the process with `sig`.
+fn default_and_refault(sig: i32) {
+    // SAFETY: async-signal-safe calls on zeroed structs.
+    unsafe {
+        let rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &rl);
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
 }

@@ -294,6 +294,10 @@ fn mremap(t: &Thread, a: &[u64; 6]) -> SysResult {
             .map_anon(dest, nsz, perm::R | perm::W)
             .map_err(|_| libc::ENOMEM)?;
         let n = osz.min(nsz) as usize;
+        if v.prot & perm::R == 0 {
+            // Inaccessible on the host as for the guest; the copy needs to read it.
+            space.host_readable(old, osz).map_err(|_| libc::ENOMEM)?;
+        }
         // SAFETY: both ranges are live host mappings inside the reservation (mapped above and
         // checked by find), and they do not overlap.
         unsafe { std::ptr::copy_nonoverlapping(space.host(old), space.host(dest), n) };

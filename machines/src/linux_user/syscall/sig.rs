@@ -27,6 +27,14 @@ fn rt_sigaction(t: &Thread, sig: u64, act: u64, oact: u64, size: u64) -> SysResu
             restorer: w(2),
             mask: w(3) & !UNBLOCKABLE,
         };
+        if (sig == signal::SIGSEGV || sig == signal::SIGBUS)
+            && new.handler > signal::SIG_IGN
+            && t.proc.space.check_reads()
+        {
+            // The handler must see precise read faults: drop the code that reads unchecked
+            // (every thread recompiles before it runs guest code again).
+            t.proc.code_changed();
+        }
         t.proc.set_action(sig, new);
         signal::mirror_action(sig, &new);
     }
