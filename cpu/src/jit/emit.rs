@@ -1037,6 +1037,7 @@ impl<'a> Emitter<'a> {
                 let v = if self.has_fast() {
                     self.settle_flags();
                     let slow = self.fb.create_block();
+                    self.fb.set_cold_block(slow);
                     let join = self.fb.create_block();
                     self.fb.append_block_param(join, types::I64);
                     let host = self.fast_host(a, size, FastMem::READ, slow);
@@ -1060,6 +1061,7 @@ impl<'a> Emitter<'a> {
                 if self.has_fast() {
                     self.settle_flags();
                     let slow = self.fb.create_block();
+                    self.fb.set_cold_block(slow);
                     let join = self.fb.create_block();
                     let host = self.fast_host(a, size, FastMem::WRITE, slow);
                     self.host_store(host, v, size);
@@ -1081,6 +1083,7 @@ impl<'a> Emitter<'a> {
                 if self.has_fast() {
                     self.settle_flags();
                     let slow = self.fb.create_block();
+                    self.fb.set_cold_block(slow);
                     let join = self.fb.create_block();
                     let need = if load { FastMem::READ } else { FastMem::WRITE };
                     let host = self.fast_host(a, size, need, slow);
