@@ -74,12 +74,12 @@ pub struct FastMem {
     pub base: usize,
     pub perms: usize,
     pub limit: u64,
-    /// Reads inside the window skip the permission bytes: the memory keeps every page the
-    /// guest may not read inaccessible on the host, so such a read faults in the host, and
-    /// the memory's owner turns that fault into the guest's (fatal) one. Only for a guest
-    /// that cannot catch the fault: compiled code holds guest registers the fault handler
-    /// cannot recover.
-    pub trap_reads: bool,
+    /// Accesses inside the window skip the permission bytes: the host mapping of every page
+    /// enforces the guest's permissions (inaccessible where it may not read, read-only
+    /// where it may not write), so a forbidden access faults in the host, and the memory's
+    /// owner turns that fault into the guest's (fatal) one. Only for a guest that cannot
+    /// catch the fault: compiled code holds guest registers a fault handler cannot recover.
+    pub host_checks: bool,
 }
 
 impl FastMem {

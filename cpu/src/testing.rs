@@ -59,7 +59,7 @@ impl Mem for FlatMem {
             base: (self.data.as_ptr() as usize).wrapping_sub(self.base as usize),
             perms: self.perms.as_ptr() as usize,
             limit: self.base + self.data.len() as u64,
-            trap_reads: false,
+            host_checks: false,
         })
     }
 

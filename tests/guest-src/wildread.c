@@ -1,7 +1,7 @@
-// Reads that fault, from hot (compiled) code: without a SIGSEGV handler the process dies
-// of SIGSEGV; pages made inaccessible and accessible again keep their data; a handler
-// installed after the code got hot still sees the precise fault. Each case runs in a child;
-// the parent prints how it ended.
+// Reads and writes that fault, from hot (compiled) code: without a SIGSEGV handler the
+// process dies of SIGSEGV; pages made inaccessible or read-only and accessible again keep
+// their data; a handler installed after the code got hot still sees the precise faults.
+// Each case runs in a child; the parent prints how it ended.
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <signal.h>
@@ -15,6 +15,13 @@
 #define PG 4096
 
 __attribute__((noinline)) long rd(const volatile long *p) { return *p; }
+__attribute__((noinline)) void wr(volatile long *p, long v) { *p = v; }
+
+// Writes p many times (so wr is compiled), then q once.
+static void hot_write_then(long *p, long *q) {
+    for (int i = 0; i < 200000; i++) wr(p + (i & 7), i);
+    wr(q, 42);
+}
 
 // Reads p many times (so rd is compiled), then q once.
 static long hot_then(const long *p, const long *q) {
@@ -86,14 +93,36 @@ static int run(int c) {
                 printf("caught at +%ld\n", (long)((char *)fault_addr - p));
             }
         }
+        // And a write to a read-only page.
+        hot_write_then(good, good);
+        mprotect(p + 2 * PG, PG, PROT_READ);
+        if (sigsetjmp(jb, 1) == 0) {
+            hot_write_then(good, (long *)(p + 2 * PG + 40));
+            printf("wrote\n");
+        } else {
+            printf("caught write at +%ld\n", (long)((char *)fault_addr - p));
+        }
         return 0;
     }
+    case 6: // a write to a read-only page
+        mprotect(p + PG, PG, PROT_READ);
+        hot_write_then(good, (long *)(p + PG + 8));
+        return 0;
+    case 7: // a write to the program's own code
+        hot_write_then(good, (long *)(void *)rd);
+        return 0;
+    case 8: // read-only, then writable again: the data stayed and writes work
+        mprotect(p, 4 * PG, PROT_READ);
+        mprotect(p, 4 * PG, PROT_READ | PROT_WRITE);
+        hot_write_then(good, (long *)(p + 3 * PG));
+        printf("sum %ld\n", hot_then(good, (long *)(p + 3 * PG)) + rd((long *)(p + 2 * PG)));
+        return 0;
     }
     return 99;
 }
 
 int main(void) {
-    for (int c = 0; c < 6; c++) {
+    for (int c = 0; c < 9; c++) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {

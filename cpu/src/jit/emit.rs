@@ -396,8 +396,8 @@ impl<'a> Emitter<'a> {
             a,
             (fm.limit - size as u64) as i64,
         );
-        if need == FastMem::READ && fm.trap_reads {
-            // The host faults on what the guest may not read (see FastMem::trap_reads).
+        if fm.host_checks {
+            // The host faults on what the guest may not do (see FastMem::host_checks).
             self.fb.ins().brif(in_range, fast, &[], slow, &[]);
             self.fb.seal_block(fast);
             self.switch(fast);

@@ -4,16 +4,18 @@
 //! pointer is a guest fault, never a host one.
 //!
 //! With one exception, for speed: while the guest has no handler for SIGSEGV or SIGBUS,
-//! compiled code reads without looking at the permission bytes ([`FastMem::trap_reads`]).
-//! The host mapping of every page the guest may not read is inaccessible (the reservation's
-//! own `PROT_NONE`, or `mprotect`ed so: guest permissions always include read when they
-//! include anything, so "readable" is "mapped with some permission"), so such a read
-//! faults in the host, and the host SIGSEGV/SIGBUS handler here ([`install_fault_handler`])
-//! ends the process the way the guest's fault would have: killed by that signal. A guest
-//! that installs a handler for either signal gets every read checked from then on
-//! ([`AddressSpace::check_reads`]), so its handler sees the precise fault.
+//! compiled code accesses memory without looking at the permission bytes
+//! ([`FastMem::host_checks`]). The host mapping of every page carries the guest's
+//! permissions ([`host_prot`]: inaccessible where the guest may not read, which is the
+//! reservation's own `PROT_NONE` or an `mprotect`, read-only where it may not write), so a
+//! forbidden access faults in the host, and the host SIGSEGV/SIGBUS handler here
+//! ([`install_fault_handler`]) ends the process the way the guest's fault would have:
+//! killed by that signal. A guest that installs a handler for either signal gets every
+//! access checked from then on ([`AddressSpace::check_in_software`]), so its handler sees
+//! the precise fault. (Self-modifying code needs no write detection here: arm64 code must
+//! clean and invalidate the caches, and `IC IVAU` drops the translations.)
 //!
-//! [`FastMem::trap_reads`]: armboard_cpu::FastMem::trap_reads
+//! [`FastMem::host_checks`]: armboard_cpu::FastMem::host_checks
 
 use armboard_cpu::{Access, FaultKind, Mem, MemFault};
 use std::sync::atomic::{
@@ -46,8 +48,9 @@ pub enum MemError {
 pub struct AddressSpace {
     base: *mut u8,
     perms: *mut u8,
-    /// Compiled code may read without checking permissions (see the module's comment).
-    trap_reads: AtomicBool,
+    /// Compiled code may access memory without checking permissions (see the module's
+    /// comment).
+    host_checks: AtomicBool,
 }
 
 // SAFETY: the raw pointers address two fixed host reservations that live as long as the
@@ -94,19 +97,20 @@ impl AddressSpace {
             return Err(MemError::Mmap(std::io::Error::last_os_error()));
         }
         install_fault_handler();
-        // Without a slot the host handler would not know the window: check every read.
-        let trap_reads = register_window(base as usize);
+        // Without a slot the host handler would not know the window: check every access.
+        let host_checks = register_window(base as usize);
         Ok(Self {
             base,
             perms,
-            trap_reads: AtomicBool::new(trap_reads),
+            host_checks: AtomicBool::new(host_checks),
         })
     }
 
-    /// Check every read from now on (the guest installed a handler for SIGSEGV or SIGBUS).
-    /// True if reads were not checked before: code compiled until now must be dropped.
-    pub fn check_reads(&self) -> bool {
-        self.trap_reads.swap(false, Ordering::SeqCst)
+    /// Check every access in software from now on (the guest installed a handler for
+    /// SIGSEGV or SIGBUS). True if they were not before: code compiled until now must be
+    /// dropped.
+    pub fn check_in_software(&self) -> bool {
+        self.host_checks.swap(false, Ordering::SeqCst)
     }
 
     /// Make the host mapping of `[addr, addr+len)` readable whatever the guest's permissions
@@ -147,19 +151,13 @@ impl AddressSpace {
     /// `addr` and `len` are page aligned.
     pub fn map_anon(&self, addr: u64, len: u64, prot: u8) -> Result<(), MemError> {
         Self::check_range(addr, len)?;
-        // A page the guest may not read is inaccessible on the host too (trap_reads).
-        let host_prot = if prot & perm::R != 0 {
-            libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            libc::PROT_NONE
-        };
         // SAFETY: the range lies inside our reservation (checked above); MAP_FIXED replaces
         // only guest memory.
         let p = unsafe {
             libc::mmap(
                 self.host(addr) as *mut libc::c_void,
                 len as usize,
-                host_prot,
+                host_prot(prot),
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
                 -1,
                 0,
@@ -202,8 +200,10 @@ impl AddressSpace {
         if p == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        if prot & perm::R == 0 {
-            host_protect(self.host(addr), len, libc::PROT_NONE)
+        // Less than mapped where the guest may do less (a read-only or inaccessible page).
+        let want = crate::linux_user::memory::host_prot(prot);
+        if want != host_prot && want & !host_prot == 0 {
+            host_protect(self.host(addr), len, want)
                 .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
         }
         self.store_perms(addr, len, prot);
@@ -248,25 +248,52 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Give `[addr, addr+len)` (mapped) guest permissions `prot`, making the host mapping
-    /// readable or inaccessible to match: readable before the permission bytes say so,
-    /// inaccessible after (a checked read never reaches an inaccessible host page).
+    /// Give `[addr, addr+len)` (mapped) guest permissions `prot`, with the host mapping to
+    /// match ([`host_prot`]): pages gaining rights get them on the host before the permission
+    /// bytes say so, pages losing rights lose them after (a checked access never faults on
+    /// the host).
     pub fn set_perms(&self, addr: u64, len: u64, prot: u8) -> Result<(), MemError> {
         Self::check_range(addr, len)?;
-        let readable = prot & perm::R != 0;
+        let want = host_prot(prot);
         let (first, last) = (addr / PAGE, (addr + len).div_ceil(PAGE));
-        let flips = (first..last)
-            .any(|p| (self.perm_byte(p).load(Ordering::Relaxed) & perm::R != 0) != readable);
-        if flips && readable {
-            // Read/write as anonymous and private file mappings are; a shared mapping of a
-            // file opened read-only can only be readable (its writes are checked anyway).
-            let h = self.host(addr);
-            host_protect(h, len, libc::PROT_READ | libc::PROT_WRITE)
-                .or_else(|_| host_protect(h, len, libc::PROT_READ))?;
-        }
+        let old: Vec<i32> = (first..last)
+            .map(|p| host_prot(self.perm_byte(p).load(Ordering::Relaxed)))
+            .collect();
+        self.protect_runs(first, &old, want, |o| o & !want == 0)?;
         self.store_perms(addr, len, prot);
-        if flips && !readable {
-            host_protect(self.host(addr), len, libc::PROT_NONE)?;
+        self.protect_runs(first, &old, want, |o| o & !want != 0)
+    }
+
+    /// `mprotect`s to `want` each run of pages from `first` whose old host protection
+    /// (in `old`) differs from it and passes `pick`.
+    fn protect_runs(
+        &self,
+        first: u64,
+        old: &[i32],
+        want: i32,
+        pick: impl Fn(i32) -> bool,
+    ) -> Result<(), MemError> {
+        let mut k = 0;
+        while k < old.len() {
+            if old[k] == want || !pick(old[k]) {
+                k += 1;
+                continue;
+            }
+            let start = k;
+            while k < old.len() && old[k] != want && pick(old[k]) {
+                k += 1;
+            }
+            let h = self.host((first + start as u64) * PAGE);
+            let n = (k - start) as u64 * PAGE;
+            // A shared mapping of a file opened read-only can only be readable (the guest
+            // is refused write permission on it anyway).
+            host_protect(h, n, want).or_else(|e| {
+                if want & libc::PROT_WRITE != 0 {
+                    host_protect(h, n, libc::PROT_READ)
+                } else {
+                    Err(e)
+                }
+            })?;
         }
         Ok(())
     }
@@ -339,8 +366,19 @@ impl AddressSpace {
             perm::R | perm::W | perm::X,
             Access::Write,
         )?;
-        // SAFETY: as in write_bytes; the pages are mapped (some permission set).
+        // Writable on the host for the copy, then as the permissions say again.
+        let (first, last) = (addr / PAGE, (addr + buf.len() as u64).div_ceil(PAGE));
+        let h = self.host(first * PAGE);
+        let n = (last - first) * PAGE;
+        let fail = |_| MemFault::new(addr, Access::Write, FaultKind::Permission);
+        host_protect(h, n, libc::PROT_READ | libc::PROT_WRITE).map_err(fail)?;
+        // SAFETY: as in write_bytes; the pages are mapped (some permission set) and now
+        // writable on the host.
         unsafe { std::ptr::copy_nonoverlapping(buf.as_ptr(), self.host(addr), buf.len()) };
+        for p in first..last {
+            let want = host_prot(self.perm_byte(p).load(Ordering::Relaxed));
+            host_protect(self.host(p * PAGE), PAGE, want).map_err(fail)?;
+        }
         Ok(())
     }
 
@@ -417,7 +455,7 @@ impl Mem for &AddressSpace {
             base: self.base as usize,
             perms: self.perms as usize,
             limit: GUEST_SPACE,
-            trap_reads: self.trap_reads.load(Ordering::SeqCst),
+            host_checks: self.host_checks.load(Ordering::SeqCst),
         })
     }
 
@@ -554,6 +592,19 @@ fn cas128(p: *mut u128, old: u128, new: u128) -> bool {
     }
 }
 
+/// The host protection of a page with guest permissions `p`: read/write where the guest may
+/// write, read-only where it may only read (or execute: that includes reading),
+/// inaccessible where it may do nothing.
+pub fn host_prot(p: u8) -> i32 {
+    if p & perm::W != 0 {
+        libc::PROT_READ | libc::PROT_WRITE
+    } else if p & perm::R != 0 {
+        libc::PROT_READ
+    } else {
+        libc::PROT_NONE
+    }
+}
+
 fn host_protect(host: *mut u8, len: u64, prot: i32) -> Result<(), MemError> {
     // SAFETY: callers pass a page-aligned range inside a reservation of ours; changing its
     // protection touches no Rust object.
@@ -651,7 +702,11 @@ extern "C" fn host_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c
     } else {
         b"SIGSEGV (11)"
     });
-    put(b": compiled code read guest address 0x");
+    put(if write_fault(ctx) {
+        b": compiled code wrote to guest address 0x"
+    } else {
+        b": compiled code read guest address 0x"
+    });
     let digits = if guest == 0 {
         1
     } else {
@@ -664,6 +719,21 @@ extern "C" fn host_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c
     // SAFETY: write(2) of a stack buffer is async-signal-safe.
     unsafe { libc::write(2, msg.as_ptr() as *const libc::c_void, n) };
     default_and_refault(sig);
+}
+
+/// Whether the faulting access was a write (the x86 page-fault error code's bit 1).
+fn write_fault(ctx: *mut libc::c_void) -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        // SAFETY: for a SA_SIGINFO handler the third argument is the interrupted context.
+        let uc = unsafe { &*(ctx as *const libc::ucontext_t) };
+        uc.uc_mcontext.gregs[libc::REG_ERR as usize] & 2 != 0
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        let _ = ctx;
+        false
+    }
 }
 
 /// Back to the default action (no core file, as `signal::die`): returning re-runs the

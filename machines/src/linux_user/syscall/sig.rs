@@ -29,9 +29,9 @@ fn rt_sigaction(t: &Thread, sig: u64, act: u64, oact: u64, size: u64) -> SysResu
         };
         if (sig == signal::SIGSEGV || sig == signal::SIGBUS)
             && new.handler > signal::SIG_IGN
-            && t.proc.space.check_reads()
+            && t.proc.space.check_in_software()
         {
-            // The handler must see precise read faults: drop the code that reads unchecked
+            // The handler must see precise faults: drop the code that accesses unchecked
             // (every thread recompiles before it runs guest code again).
             t.proc.code_changed();
         }
