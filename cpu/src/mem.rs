@@ -79,6 +79,8 @@ pub struct FastMem {
     /// where it may not write), so a forbidden access faults in the host, and the memory's
     /// owner turns that fault into the guest's (fatal) one. Only for a guest that cannot
     /// catch the fault: compiled code holds guest registers a fault handler cannot recover.
+    /// The [`FastMem::GUARD`] bytes after `limit` are inaccessible on the host too, so code
+    /// may send an access outside the window there instead of branching.
     pub host_checks: bool,
 }
 
@@ -86,6 +88,8 @@ impl FastMem {
     pub const READ: u8 = 1;
     pub const WRITE: u8 = 2;
     pub const PAGE_SHIFT: u32 = 12;
+    /// Inaccessible bytes after the window when `host_checks` is on (at least one access).
+    pub const GUARD: u64 = 1 << 16;
 }
 
 /// The inline TLB compiled code may probe before calling [`Mem::read`] and [`Mem::write`]

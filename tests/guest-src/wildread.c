@@ -117,12 +117,15 @@ static int run(int c) {
         hot_write_then(good, (long *)(p + 3 * PG));
         printf("sum %ld\n", hot_then(good, (long *)(p + 3 * PG)) + rd((long *)(p + 2 * PG)));
         return 0;
+    case 9: // far outside any mapping (and outside armboard's 40-bit guest space)
+        printf("%ld\n", hot_then(good, (long *)(1UL << 45)));
+        return 0;
     }
     return 99;
 }
 
 int main(void) {
-    for (int c = 0; c < 9; c++) {
+    for (int c = 0; c < 10; c++) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {

@@ -379,6 +379,22 @@ impl<'a> Emitter<'a> {
         self.fb.ins().iadd(a, addend)
     }
 
+    /// With host checks ([`FastMem::host_checks`]), the host address of a `size`-byte access
+    /// at `a`, without a branch: the host faults on whatever the guest may not access, and
+    /// an address outside the window is sent to the guard after it, which faults too.
+    fn guarded_host(&mut self, a: Value, size: u8) -> Option<Value> {
+        let fm = self.fast.filter(|f| f.host_checks)?;
+        let inside = self.icmp_k(
+            IntCC::UnsignedLessThanOrEqual,
+            a,
+            (fm.limit - size as u64) as i64,
+        );
+        let guard = self.iconst(fm.limit);
+        let a = self.fb.ins().select(inside, a, guard);
+        let base = self.k(self.ptr, fm.base as i64);
+        Some(self.fb.ins().iadd(base, a))
+    }
+
     /// The inline fast path of a `size`-byte access at `a`: branches to the returned block with
     /// the host address as its parameter when the access is inside the window and permitted,
     /// else to `slow`. Returns the fast block (already switched to) and its host address.
@@ -396,14 +412,6 @@ impl<'a> Emitter<'a> {
             a,
             (fm.limit - size as u64) as i64,
         );
-        if fm.host_checks {
-            // The host faults on what the guest may not do (see FastMem::host_checks).
-            self.fb.ins().brif(in_range, fast, &[], slow, &[]);
-            self.fb.seal_block(fast);
-            self.switch(fast);
-            let base = self.k(self.ptr, fm.base as i64);
-            return self.fb.ins().iadd(base, a);
-        }
         let perm = self.fb.create_block();
         self.fb.ins().brif(in_range, perm, &[], slow, &[]);
         self.fb.seal_block(perm);
@@ -1034,7 +1042,9 @@ impl<'a> Emitter<'a> {
                 signed,
             } => {
                 let a = self.t(addr);
-                let v = if self.has_fast() {
+                let v = if let Some(host) = self.guarded_host(a, size) {
+                    self.host_load(host, size, signed)
+                } else if self.has_fast() {
                     self.settle_flags();
                     let slow = self.fb.create_block();
                     self.fb.set_cold_block(slow);
@@ -1058,7 +1068,9 @@ impl<'a> Emitter<'a> {
             }
             Op::Store { addr, src, size } => {
                 let (a, v) = (self.t(addr), self.t(src));
-                if self.has_fast() {
+                if let Some(host) = self.guarded_host(a, size) {
+                    self.host_store(host, v, size);
+                } else if self.has_fast() {
                     self.settle_flags();
                     let slow = self.fb.create_block();
                     self.fb.set_cold_block(slow);
@@ -1080,7 +1092,9 @@ impl<'a> Emitter<'a> {
             Op::LoadV { reg, addr, size } | Op::StoreV { reg, addr, size } => {
                 let load = matches!(op, Op::LoadV { .. });
                 let a = self.t(addr);
-                if self.has_fast() {
+                if let Some(host) = self.guarded_host(a, size) {
+                    self.host_vec(host, reg, size, load);
+                } else if self.has_fast() {
                     self.settle_flags();
                     let slow = self.fb.create_block();
                     self.fb.set_cold_block(slow);

@@ -25,6 +25,10 @@ use std::sync::atomic::{
 /// Size of the guest virtual address space (40 bits).
 pub const GUEST_SPACE: u64 = 1 << 40;
 pub const PAGE: u64 = 4096;
+/// The host reservation: the guest space and [`FastMem::GUARD`] inaccessible bytes after it.
+///
+/// [`FastMem::GUARD`]: armboard_cpu::FastMem::GUARD
+const WINDOW: u64 = GUEST_SPACE + armboard_cpu::FastMem::GUARD;
 
 /// Page permission bits.
 pub mod perm {
@@ -82,7 +86,8 @@ fn reserve(len: u64) -> Result<*mut u8, std::io::Error> {
 
 impl AddressSpace {
     pub fn new() -> Result<Self, MemError> {
-        let base = reserve(GUEST_SPACE).map_err(|e| MemError::Reserve(GUEST_SPACE, e))?;
+        // The window, and the guard after it compiled code sends out-of-window accesses to.
+        let base = reserve(WINDOW).map_err(|e| MemError::Reserve(WINDOW, e))?;
         let plen = GUEST_SPACE / PAGE;
         let perms = reserve(plen).map_err(|e| MemError::Reserve(plen, e))?;
         // SAFETY: perms is our own fresh reservation of plen bytes.
@@ -438,7 +443,7 @@ impl Drop for AddressSpace {
         // SAFETY: both reservations were made by `new` with these sizes and are not used after
         // drop.
         unsafe {
-            libc::munmap(self.base as *mut libc::c_void, GUEST_SPACE as usize);
+            libc::munmap(self.base as *mut libc::c_void, WINDOW as usize);
             libc::munmap(
                 self.perms as *mut libc::c_void,
                 (GUEST_SPACE / PAGE) as usize,
@@ -637,7 +642,7 @@ fn guest_address(a: usize) -> Option<u64> {
     WINDOWS.iter().find_map(|w| {
         let base = w.load(Ordering::Relaxed);
         let off = a.wrapping_sub(base);
-        (base != 0 && (off as u64) < GUEST_SPACE).then_some(off as u64)
+        (base != 0 && (off as u64) < WINDOW).then_some(off as u64)
     })
 }
 
@@ -703,10 +708,18 @@ extern "C" fn host_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c
         b"SIGSEGV (11)"
     });
     put(if write_fault(ctx) {
-        b": compiled code wrote to guest address 0x"
+        b": compiled code wrote to "
     } else {
-        b": compiled code read guest address 0x"
+        b": compiled code read "
     });
+    if guest >= GUEST_SPACE {
+        put(b"an address outside the guest's space\n");
+        // SAFETY: write(2) of a stack buffer is async-signal-safe.
+        unsafe { libc::write(2, msg.as_ptr() as *const libc::c_void, n) };
+        default_and_refault(sig);
+        return;
+    }
+    put(b"guest address 0x");
     let digits = if guest == 0 {
         1
     } else {
