@@ -144,6 +144,10 @@ impl<'a> FpEnv<'a> {
     fn raise(&mut self, flags: u32) {
         *self.fpsr |= flags;
     }
+    /// FPSR.IXC is already set: the fast paths need not find out whether they are exact.
+    fn inexact_seen(&self) -> bool {
+        *self.fpsr & sr::IXC != 0
+    }
     /// RNE and no flush-to-zero: the fast paths apply.
     fn plain(&self) -> bool {
         self.fpcr & (cr::FZ | (3 << cr::RMODE_SHIFT)) == 0
@@ -469,11 +473,13 @@ fn fast_add(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> Option<u64> {
             if !normal_result_d(s) {
                 return None;
             }
-            // TwoSum: the exact rounding error of s.
-            let bb = s - x;
-            let err = (x - (s - bb)) + (y - bb);
-            if err != 0.0 {
-                env.raise(sr::IXC);
+            // TwoSum: the exact rounding error of s (not needed once IXC is set).
+            if !env.inexact_seen() {
+                let bb = s - x;
+                let err = (x - (s - bb)) + (y - bb);
+                if err != 0.0 {
+                    env.raise(sr::IXC);
+                }
             }
             Some(s.to_bits())
         }
@@ -485,11 +491,13 @@ fn fast_add(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> Option<u64> {
             }
             // The f64 sum of two f32s is exact unless their exponents are far apart; exact
             // inexactness: compare s against the f64 sum, checking that sum was exact.
-            let d = x as f64 + y as f64;
-            let bb = d - x as f64;
-            let err = (x as f64 - (d - bb)) + (y as f64 - bb);
-            if err != 0.0 || s as f64 != d {
-                env.raise(sr::IXC);
+            if !env.inexact_seen() {
+                let d = x as f64 + y as f64;
+                let bb = d - x as f64;
+                let err = (x as f64 - (d - bb)) + (y as f64 - bb);
+                if err != 0.0 || s as f64 != d {
+                    env.raise(sr::IXC);
+                }
             }
             Some(s.to_bits() as u64)
         }
@@ -509,11 +517,13 @@ fn fast_mul(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> Option<u64> {
                 return None;
             }
             // The product of 53-bit mantissas is exact in 106 bits: check the low part.
-            let (ma, mb) = (a & ((1 << 52) - 1) | 1 << 52, b & ((1 << 52) - 1) | 1 << 52);
-            let prod = ma as u128 * mb as u128;
-            let keep = if prod >> 105 != 0 { 53 } else { 52 };
-            if prod & ((1u128 << keep) - 1) != 0 {
-                env.raise(sr::IXC);
+            if !env.inexact_seen() {
+                let (ma, mb) = (a & ((1 << 52) - 1) | 1 << 52, b & ((1 << 52) - 1) | 1 << 52);
+                let prod = ma as u128 * mb as u128;
+                let keep = if prod >> 105 != 0 { 53 } else { 52 };
+                if prod & ((1u128 << keep) - 1) != 0 {
+                    env.raise(sr::IXC);
+                }
             }
             Some(p.to_bits())
         }
@@ -566,7 +576,9 @@ fn fast_div(env: &mut FpEnv, sz: FpSize, a: u64, b: u64) -> Option<u64> {
     };
     // q is exact iff q * b == a; as q is within an ulp of a / b, comparing the odd parts of
     // the integer significands decides it.
-    if odd_part(significand(sz, q) * significand(sz, b)) != odd_part(significand(sz, a)) {
+    if !env.inexact_seen()
+        && odd_part(significand(sz, q) * significand(sz, b)) != odd_part(significand(sz, a))
+    {
         env.raise(sr::IXC);
     }
     Some(q)
@@ -582,7 +594,7 @@ fn fast_sqrt(env: &mut FpEnv, sz: FpSize, a: u64) -> Option<u64> {
         FpSize::H => return None,
     };
     let m = significand(sz, r);
-    if odd_part(m * m) != odd_part(significand(sz, a)) {
+    if !env.inexact_seen() && odd_part(m * m) != odd_part(significand(sz, a)) {
         env.raise(sr::IXC);
     }
     Some(r)
@@ -792,6 +804,42 @@ fn sqrt_soft(env: &mut FpEnv, sz: FpSize, a: u64) -> u64 {
 
 /// The fused multiply-add `addend + op1 * op2` of `FPMulAdd`, with one rounding.
 pub fn mul_add(env: &mut FpEnv, sz: FpSize, addend: u64, op1: u64, op2: u64) -> u64 {
+    if let Some(r) = fast_mul_add(env, sz, addend, op1, op2) {
+        return r;
+    }
+    mul_add_soft(env, sz, addend, op1, op2)
+}
+
+/// The host's fused multiply-add, once FPSR.IXC is already set (as QEMU's hardfloat does:
+/// the sticky flag then needs no exactness test, and programs set it early): normal
+/// operands and a normal result above the smallest one raise no other flag.
+fn fast_mul_add(env: &mut FpEnv, sz: FpSize, addend: u64, op1: u64, op2: u64) -> Option<u64> {
+    if !env.plain()
+        || !env.inexact_seen()
+        || !normal_both(sz, op1, op2)
+        || !normal_both(sz, addend, addend)
+    {
+        return None;
+    }
+    match sz {
+        FpSize::D => {
+            let r = f64::from_bits(op1).mul_add(f64::from_bits(op2), f64::from_bits(addend));
+            normal_result_d(r).then(|| r.to_bits())
+        }
+        FpSize::S => {
+            let (x, y, z) = (
+                f32::from_bits(op1 as u32),
+                f32::from_bits(op2 as u32),
+                f32::from_bits(addend as u32),
+            );
+            let r = x.mul_add(y, z);
+            normal_result_s(r).then(|| r.to_bits() as u64)
+        }
+        FpSize::H => None,
+    }
+}
+
+fn mul_add_soft(env: &mut FpEnv, sz: FpSize, addend: u64, op1: u64, op2: u64) -> u64 {
     let rounding = env.rounding();
     let va = unpack(env, sz, addend);
     let v1 = unpack(env, sz, op1);
@@ -1419,13 +1467,50 @@ mod tests {
                         }
                         _ => {}
                     }
-                    let (mut f1, mut f2) = (0, 0);
-                    let x = fast(&mut FpEnv::new(0, &mut f1), sz, a, b);
-                    let y = soft(&mut FpEnv::new(0, &mut f2), sz, a, b);
+                    for start in [0, sr::IXC] {
+                        let (mut f1, mut f2) = (start, start);
+                        let x = fast(&mut FpEnv::new(0, &mut f1), sz, a, b);
+                        let y = soft(&mut FpEnv::new(0, &mut f2), sz, a, b);
+                        assert_eq!(
+                            (x, f1),
+                            (y, f2),
+                            "{name} {sz:?} {a:#x} {b:#x} from {start:#x}: fast {x:#x} flags {f1:#x}, soft {y:#x} flags {f2:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// The host's fused multiply-add agrees with the soft-float one when IXC is set, and
+    /// is not used when it is not.
+    #[test]
+    fn fast_fused_multiply_add_matches_soft_float() {
+        let mut seed = 0x2545_f491_4f6c_dd1d;
+        for sz in [FpSize::S, FpSize::D] {
+            for k in 0..30000 {
+                let f = sz.fbits();
+                let mid = |v: u64, d: u64| (v & !(sz.emax() << f)) | ((sz.emax() / 2 + d) << f);
+                let (mut a, mut b, mut c) = (
+                    next(&mut seed) & sz.mask(),
+                    next(&mut seed) & sz.mask(),
+                    next(&mut seed) & sz.mask(),
+                );
+                if k % 2 == 0 {
+                    // Mid-range exponents; every fourth addend cancels the product closely.
+                    let r = next(&mut seed);
+                    a = mid(a, r & 3);
+                    b = mid(b, (r >> 2) & 3);
+                    c = mid(c, (r >> 4) & 7);
+                }
+                for start in [0, sr::IXC] {
+                    let (mut f1, mut f2) = (start, start);
+                    let x = mul_add(&mut FpEnv::new(0, &mut f1), sz, c, a, b);
+                    let y = mul_add_soft(&mut FpEnv::new(0, &mut f2), sz, c, a, b);
                     assert_eq!(
                         (x, f1),
                         (y, f2),
-                        "{name} {sz:?} {a:#x} {b:#x}: fast {x:#x} flags {f1:#x}, soft {y:#x} flags {f2:#x}"
+                        "fma {sz:?} {c:#x} + {a:#x} * {b:#x} from flags {start:#x}"
                     );
                 }
             }
