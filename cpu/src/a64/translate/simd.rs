@@ -53,6 +53,7 @@ mod modimm;
 mod permute;
 mod same;
 mod shift;
+mod swar;
 
 #[cfg(test)]
 mod tests;

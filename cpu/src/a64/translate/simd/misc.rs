@@ -54,7 +54,12 @@ pub const ROWS: &[Row] = &[
     simd_row!("SQNEG_asimdmisc_R", v!("1", "00111"), check::any, sqabs_neg),
     simd_row!("CMGT_asimdmisc_Z", v!("0", "01000"), check::any, cm_zero),
     simd_row!("CMGE_asimdmisc_Z", v!("1", "01000"), check::any, cm_zero),
-    simd_row!("CMEQ_asimdmisc_Z", v!("0", "01001"), check::any, cm_zero),
+    crate::row!(
+        "CMEQ_asimdmisc_Z",
+        v!("0", "01001"),
+        |t, i| super::swar::cmeq_cmtst(t, i, true),
+        AdvSimd
+    ),
     simd_row!("CMLE_asimdmisc_Z", v!("1", "01001"), check::any, cm_zero),
     simd_row!("CMLT_asimdmisc_Z", v!("0", "01010"), check::any, cm_zero),
     simd_row!("ABS_asimdmisc_R", v!("0", "01011"), check::any, abs_neg),
@@ -94,7 +99,12 @@ pub const ROWS: &[Row] = &[
     simd_row!("SQNEG_asisdmisc_R", s!("1", "00111"), check::all, sqabs_neg),
     simd_row!("CMGT_asisdmisc_Z", s!("0", "01000"), check::d, cm_zero),
     simd_row!("CMGE_asisdmisc_Z", s!("1", "01000"), check::d, cm_zero),
-    simd_row!("CMEQ_asisdmisc_Z", s!("0", "01001"), check::d, cm_zero),
+    crate::row!(
+        "CMEQ_asisdmisc_Z",
+        s!("0", "01001"),
+        |t, i| super::swar::cmeq_cmtst(t, i, true),
+        AdvSimd
+    ),
     simd_row!("CMLE_asisdmisc_Z", s!("1", "01001"), check::d, cm_zero),
     simd_row!("CMLT_asisdmisc_Z", s!("0", "01010"), check::d, cm_zero),
     simd_row!("ABS_asisdmisc_R", s!("0", "01011"), check::d, abs_neg),

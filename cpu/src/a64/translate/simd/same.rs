@@ -104,17 +104,17 @@ pub const ROWS: &[Row] = &[
     simd_row!("UABA_asimdsame_only", v!("1", "01111"), check::no_d, aba),
     simd_row!("ADD_asimdsame_only", v!("0", "10000"), check::any, add_sub),
     simd_row!("SUB_asimdsame_only", v!("1", "10000"), check::any, add_sub),
-    simd_row!(
+    crate::row!(
         "CMTST_asimdsame_only",
         v!("0", "10001"),
-        check::any,
-        cmtst_eq
+        |t, i| super::swar::cmeq_cmtst(t, i, false),
+        AdvSimd
     ),
-    simd_row!(
+    crate::row!(
         "CMEQ_asimdsame_only",
         v!("1", "10001"),
-        check::any,
-        cmtst_eq
+        |t, i| super::swar::cmeq_cmtst(t, i, false),
+        AdvSimd
     ),
     simd_row!("MLA_asimdsame_only", v!("0", "10010"), check::no_d, mla_mls),
     simd_row!("MLS_asimdsame_only", v!("1", "10010"), check::no_d, mla_mls),
@@ -176,8 +176,18 @@ pub const ROWS: &[Row] = &[
     ),
     simd_row!("ADD_asisdsame_only", s!("0", "10000"), check::d, add_sub),
     simd_row!("SUB_asisdsame_only", s!("1", "10000"), check::d, add_sub),
-    simd_row!("CMTST_asisdsame_only", s!("0", "10001"), check::d, cmtst_eq),
-    simd_row!("CMEQ_asisdsame_only", s!("1", "10001"), check::d, cmtst_eq),
+    crate::row!(
+        "CMTST_asisdsame_only",
+        s!("0", "10001"),
+        |t, i| super::swar::cmeq_cmtst(t, i, false),
+        AdvSimd
+    ),
+    crate::row!(
+        "CMEQ_asisdsame_only",
+        s!("1", "10001"),
+        |t, i| super::swar::cmeq_cmtst(t, i, false),
+        AdvSimd
+    ),
     simd_row!(
         "SQDMULH_asisdsame_only",
         s!("0", "10110"),
@@ -234,12 +244,6 @@ helper!(cmgt, |st, i| {
 helper!(cmge, |st, i| {
     let un = u(i);
     map_i(st, i, |l, a, b, _| mask_if(l, l.x(a, un) >= l.x(b, un)))
-});
-helper!(cmtst_eq, |st, i| {
-    let eq = u(i);
-    map_i(st, i, |l, a, b, _| {
-        mask_if(l, if eq { a == b } else { a & b != 0 })
-    })
 });
 helper!(shl_reg, |st, i| {
     let un = u(i);

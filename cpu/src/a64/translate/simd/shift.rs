@@ -145,7 +145,26 @@ const PARTS: &[&[Row]] = &[
         vec_ok,
         qshl
     ),
-    bhs!("SHRN_asimdshf_N", "0q0011110", "100001nnnnnddddd", shrn),
+    &[
+        crate::row!(
+            "SHRN_asimdshf_N",
+            concat!("0q0011110", "0001bbb", "100001nnnnnddddd"),
+            super::swar::shrn,
+            AdvSimd
+        ),
+        crate::row!(
+            "SHRN_asimdshf_N",
+            concat!("0q0011110", "001hbbb", "100001nnnnnddddd"),
+            super::swar::shrn,
+            AdvSimd
+        ),
+        crate::row!(
+            "SHRN_asimdshf_N",
+            concat!("0q0011110", "01hhbbb", "100001nnnnnddddd"),
+            super::swar::shrn,
+            AdvSimd
+        ),
+    ],
     bhs!("SQSHRUN_asimdshf_N", "0q1011110", "100001nnnnnddddd", shrn),
     bhs!("RSHRN_asimdshf_N", "0q0011110", "100011nnnnnddddd", shrn),
     bhs!("SQRSHRUN_asimdshf_N", "0q1011110", "100011nnnnnddddd", shrn),
