@@ -22,10 +22,18 @@ macro_rules! bhsd {
 /// B, H and S only (narrowing and widening shifts).
 macro_rules! bhs {
     ($name:literal, $pre:literal, $post:literal, $h:expr) => {
+        bhs_translated!($name, $pre, $post, |t, i| {
+            $crate::a64::translate::simd::lanes::emit(t, i, true, $h)
+        })
+    };
+}
+/// B, H and S rows translated by `$f` (a `fn(&mut Translator, Insn) -> Flow`).
+macro_rules! bhs_translated {
+    ($name:literal, $pre:literal, $post:literal, $f:expr) => {
         &[
-            simd_row!($name, concat!($pre, "0001bbb", $post), |_| true, $h),
-            simd_row!($name, concat!($pre, "001hbbb", $post), |_| true, $h),
-            simd_row!($name, concat!($pre, "01hhbbb", $post), |_| true, $h),
+            $crate::row!($name, concat!($pre, "0001bbb", $post), $f, AdvSimd),
+            $crate::row!($name, concat!($pre, "001hbbb", $post), $f, AdvSimd),
+            $crate::row!($name, concat!($pre, "01hhbbb", $post), $f, AdvSimd),
         ]
     };
 }
@@ -145,26 +153,12 @@ const PARTS: &[&[Row]] = &[
         vec_ok,
         qshl
     ),
-    &[
-        crate::row!(
-            "SHRN_asimdshf_N",
-            concat!("0q0011110", "0001bbb", "100001nnnnnddddd"),
-            super::swar::shrn,
-            AdvSimd
-        ),
-        crate::row!(
-            "SHRN_asimdshf_N",
-            concat!("0q0011110", "001hbbb", "100001nnnnnddddd"),
-            super::swar::shrn,
-            AdvSimd
-        ),
-        crate::row!(
-            "SHRN_asimdshf_N",
-            concat!("0q0011110", "01hhbbb", "100001nnnnnddddd"),
-            super::swar::shrn,
-            AdvSimd
-        ),
-    ],
+    bhs_translated!(
+        "SHRN_asimdshf_N",
+        "0q0011110",
+        "100001nnnnnddddd",
+        super::swar::shrn
+    ),
     bhs!("SQSHRUN_asimdshf_N", "0q1011110", "100001nnnnnddddd", shrn),
     bhs!("RSHRN_asimdshf_N", "0q0011110", "100011nnnnnddddd", shrn),
     bhs!("SQRSHRUN_asimdshf_N", "0q1011110", "100011nnnnnddddd", shrn),
