@@ -1,7 +1,7 @@
 //! AdvSIMD three same and scalar three same (integer): Vd = op(Vn, Vm) element by element.
 //! The U bit picks the unsigned variant of most pairs, so one helper serves both.
 
-use super::lanes::{check, map, map_i, pairwise, q, shift, u, L};
+use super::lanes::{check, map_i, pairwise, shift, u, L};
 use crate::a64::Row;
 
 /// Vector three same: `0 Q U 01110 size 1 Rm opcode 1 Rn Rd`.
@@ -40,14 +40,54 @@ pub const ROWS: &[Row] = &[
         check::no_d,
         rhadd
     ),
-    simd_row!("AND_asimdsame_only", vz!("0", "00"), check::all, logic),
-    simd_row!("BIC_asimdsame_only", vz!("0", "01"), check::all, logic),
-    simd_row!("ORR_asimdsame_only", vz!("0", "10"), check::all, logic),
-    simd_row!("ORN_asimdsame_only", vz!("0", "11"), check::all, logic),
-    simd_row!("EOR_asimdsame_only", vz!("1", "00"), check::all, logic),
-    simd_row!("BSL_asimdsame_only", vz!("1", "01"), check::all, logic),
-    simd_row!("BIT_asimdsame_only", vz!("1", "10"), check::all, logic),
-    simd_row!("BIF_asimdsame_only", vz!("1", "11"), check::all, logic),
+    crate::row!(
+        "AND_asimdsame_only",
+        vz!("0", "00"),
+        super::swar::logic,
+        AdvSimd
+    ),
+    crate::row!(
+        "BIC_asimdsame_only",
+        vz!("0", "01"),
+        super::swar::logic,
+        AdvSimd
+    ),
+    crate::row!(
+        "ORR_asimdsame_only",
+        vz!("0", "10"),
+        super::swar::logic,
+        AdvSimd
+    ),
+    crate::row!(
+        "ORN_asimdsame_only",
+        vz!("0", "11"),
+        super::swar::logic,
+        AdvSimd
+    ),
+    crate::row!(
+        "EOR_asimdsame_only",
+        vz!("1", "00"),
+        super::swar::logic,
+        AdvSimd
+    ),
+    crate::row!(
+        "BSL_asimdsame_only",
+        vz!("1", "01"),
+        super::swar::logic,
+        AdvSimd
+    ),
+    crate::row!(
+        "BIT_asimdsame_only",
+        vz!("1", "10"),
+        super::swar::logic,
+        AdvSimd
+    ),
+    crate::row!(
+        "BIF_asimdsame_only",
+        vz!("1", "11"),
+        super::swar::logic,
+        AdvSimd
+    ),
     simd_row!("SHSUB_asimdsame_only", v!("0", "00100"), check::no_d, hsub),
     simd_row!("UHSUB_asimdsame_only", v!("1", "00100"), check::no_d, hsub),
     simd_row!("SQSUB_asimdsame_only", v!("0", "00101"), check::any, qsub),
@@ -121,9 +161,19 @@ pub const ROWS: &[Row] = &[
     simd_row!("MUL_asimdsame_only", v!("0", "10011"), check::no_d, mul),
     simd_row!("PMUL_asimdsame_only", v!("1", "10011"), check::b, pmul),
     simd_row!("SMAXP_asimdsame_only", v!("0", "10100"), check::no_d, maxp),
-    simd_row!("UMAXP_asimdsame_only", v!("1", "10100"), check::no_d, maxp),
+    crate::row!(
+        "UMAXP_asimdsame_only",
+        v!("1", "10100"),
+        |t, i| super::swar::umaxp_uminp(t, i, true, maxp),
+        AdvSimd
+    ),
     simd_row!("SMINP_asimdsame_only", v!("0", "10101"), check::no_d, minp),
-    simd_row!("UMINP_asimdsame_only", v!("1", "10101"), check::no_d, minp),
+    crate::row!(
+        "UMINP_asimdsame_only",
+        v!("1", "10101"),
+        |t, i| super::swar::umaxp_uminp(t, i, false, minp),
+        AdvSimd
+    ),
     simd_row!(
         "SQDMULH_asimdsame_only",
         v!("0", "10110"),
@@ -324,18 +374,3 @@ pub fn clmul(a: u64, b: u64) -> u64 {
         |acc, k| if b >> k & 1 == 1 { acc ^ (a << k) } else { acc },
     )
 }
-
-helper!(logic, |st, i| {
-    let op = (u(i) as u32) << 2 | i.bits(23, 22);
-    let n = if q(i) { 2 } else { 1 };
-    map(st, i, 64, n, None, |_, a, b, d| match op {
-        0 => a & b,
-        1 => a & !b,
-        2 => a | b,
-        3 => a | !b,
-        4 => a ^ b,
-        5 => (d & a) | (!d & b),
-        6 => (d & !b) | (a & b),
-        _ => (d & b) | (a & !b),
-    })
-});

@@ -1,11 +1,11 @@
 //! A few hot AdvSIMD instructions as plain 64-bit integer IR on the vector's two halves
-//! ("SIMD within a register") instead of a helper call: the string routines' CMEQ/CMTST
-//! and SHRN. Compiled code then keeps them in host registers, with no call and no
+//! ("SIMD within a register") instead of a helper call: the string routines' CMEQ/CMTST,
+//! SHRN, UMAXP/UMINP on bytes and the bitwise group (AND ... BIF). Compiled code then keeps them in host registers, with no call and no
 //! write-back of the guest's registers around it. The other forms stay helpers.
 
 use super::lanes::{check, esize, q, scalar, u};
 use crate::a64::{Flow, Insn, Translator};
-use crate::ir::{BinOp, Op, UnOp, Width, T};
+use crate::ir::{BinOp, Helper, Op, UnOp, Width, T};
 
 /// `lane` (8..=64 bits) repeated over 64 bits.
 fn splat(lane: u64, bits: u32) -> u64 {
@@ -93,6 +93,108 @@ pub fn cmeq_cmtst(t: &mut Translator, i: Insn, zero: bool) -> Flow {
     Flow::Next
 }
 
+/// `y`'s `nb`-bit elements, one at the bottom of each `2 * nb` bits (the rest zero), packed
+/// into its low 32 bits.
+fn pack(t: &mut Translator, mut y: T, nb: u32) -> T {
+    let w = Width::W64;
+    let mut step = nb;
+    while step < 32 {
+        let z = t.bin_imm(BinOp::Lsr, w, y, u64::from(step));
+        let o = t.bin(BinOp::Or, w, y, z);
+        y = t.bin_imm(BinOp::And, w, o, splat((1 << (2 * step)) - 1, 4 * step));
+        step *= 2;
+    }
+    y
+}
+
+/// UMAXP / UMINP of the byte pairs of the 64-bit `h`, packed into the low 32 bits.
+fn pair_max_min(t: &mut Translator, h: T, max: bool) -> T {
+    let w = Width::W64;
+    let lo = splat(0xff, 16);
+    let e = t.bin_imm(BinOp::And, w, h, lo);
+    let s = t.bin_imm(BinOp::Lsr, w, h, 8);
+    let o = t.bin_imm(BinOp::And, w, s, lo);
+    // Bit 8 of each 16-bit lane of (e | 0x100) - o: e >= o (no borrow leaves the lane).
+    let e1 = t.bin_imm(BinOp::Or, w, e, splat(0x100, 16));
+    let d = t.bin(BinOp::Sub, w, e1, o);
+    let ge = t.bin_imm(BinOp::And, w, d, splat(0x100, 16));
+    let g8 = t.bin_imm(BinOp::Lsr, w, ge, 8);
+    let mask = t.bin(BinOp::Sub, w, ge, g8); // 0xff where e >= o
+    let (keep, other) = if max { (e, o) } else { (o, e) };
+    // max: e where e >= o, else o; min: o where e >= o, else e.
+    let a = t.bin(BinOp::And, w, keep, mask);
+    let b = t.bin(BinOp::AndNot, w, other, mask);
+    let r = t.bin(BinOp::Or, w, a, b);
+    pack(t, r, 8)
+}
+
+/// UMAXP and UMINP (vector) on bytes; the other element sizes and the signed forms stay
+/// helpers (`fallback`).
+pub fn umaxp_uminp(t: &mut Translator, i: Insn, max: bool, fallback: Helper) -> Flow {
+    if esize(i) != 8 || !u(i) {
+        return super::lanes::emit(t, i, check::no_d(i), fallback);
+    }
+    let w = Width::W64;
+    let (rn, rm) = (i.rn(), i.rm());
+    let two = |t: &mut Translator, a: T, b: T| {
+        let (x, y) = (pair_max_min(t, a, max), pair_max_min(t, b, max));
+        let y = t.bin_imm(BinOp::Shl, w, y, 32);
+        t.bin(BinOp::Or, w, x, y)
+    };
+    if q(i) {
+        // Vm:Vn, pairwise: Vn's pairs, then Vm's.
+        let (n0, n1, m0, m1) = (
+            half(t, rn, 0),
+            half(t, rn, 1),
+            half(t, rm, 0),
+            half(t, rm, 1),
+        );
+        let lo = two(t, n0, n1);
+        let hi = two(t, m0, m1);
+        write(t, i.rd(), lo, Some(hi));
+    } else {
+        let (n0, m0) = (half(t, rn, 0), half(t, rm, 0));
+        let lo = two(t, n0, m0);
+        write(t, i.rd(), lo, None);
+    }
+    Flow::Next
+}
+
+/// AND, BIC, ORR, ORN, EOR, BSL, BIT and BIF (vector).
+pub fn logic(t: &mut Translator, i: Insn) -> Flow {
+    let op = (u(i) as u32) << 2 | i.bits(23, 22);
+    let w = Width::W64;
+    let mut out = [None, None];
+    for (idx, o) in out.iter_mut().enumerate().take(if q(i) { 2 } else { 1 }) {
+        let idx = idx as u8;
+        let (a, b) = (half(t, i.rn(), idx), half(t, i.rm(), idx));
+        let mut d = || half(t, i.rd(), idx);
+        *o = Some(match op {
+            0 => t.bin(BinOp::And, w, a, b),
+            1 => t.bin(BinOp::AndNot, w, a, b),
+            2 => t.bin(BinOp::Or, w, a, b),
+            3 => t.bin(BinOp::OrNot, w, a, b),
+            4 => t.bin(BinOp::Xor, w, a, b),
+            _ => {
+                let d = d();
+                // BSL: d selects a over b; BIT: b selects a over d; BIF: b selects d over a.
+                let (sel, yes, no) = match op {
+                    5 => (d, a, b),
+                    6 => (b, a, d),
+                    _ => (b, d, a),
+                };
+                let x = t.bin(BinOp::And, w, yes, sel);
+                let y = t.bin(BinOp::AndNot, w, no, sel);
+                t.bin(BinOp::Or, w, x, y)
+            }
+        });
+    }
+    if let Some(lo) = out[0] {
+        write(t, i.rd(), lo, out[1]);
+    }
+    Flow::Next
+}
+
 /// SHRN and SHRN2 (vector): each double-width element of Vn shifted right by the immediate
 /// and truncated; into the low half of Vd (the high half zeroed) or, for SHRN2, its high
 /// half (the low half kept).
@@ -106,16 +208,8 @@ pub fn shrn(t: &mut Translator, i: Insn) -> Flow {
         let n = half(t, i.rn(), idx);
         // Each output element's bits come from its own input element (sh <= nb).
         let s = t.bin_imm(BinOp::Lsr, w, n, u64::from(sh));
-        let mut y = t.bin_imm(BinOp::And, w, s, splat((1 << nb) - 1, 2 * nb));
-        // Pack the elements (one per 2*nb bits) to the bottom 32 bits.
-        let mut step = nb;
-        while step < 32 {
-            let z = t.bin_imm(BinOp::Lsr, w, y, u64::from(step));
-            let o = t.bin(BinOp::Or, w, y, z);
-            y = t.bin_imm(BinOp::And, w, o, splat((1 << (2 * step)) - 1, 4 * step));
-            step *= 2;
-        }
-        packed.push(y);
+        let y = t.bin_imm(BinOp::And, w, s, splat((1 << nb) - 1, 2 * nb));
+        packed.push(pack(t, y, nb));
     }
     let hi = t.bin_imm(BinOp::Shl, w, packed[1], 32);
     let r = t.bin(BinOp::Or, w, packed[0], hi);
