@@ -92,10 +92,30 @@ pub const ROWS: &[Row] = &[
     simd_row!("UHSUB_asimdsame_only", v!("1", "00100"), check::no_d, hsub),
     simd_row!("SQSUB_asimdsame_only", v!("0", "00101"), check::any, qsub),
     simd_row!("UQSUB_asimdsame_only", v!("1", "00101"), check::any, qsub),
-    simd_row!("CMGT_asimdsame_only", v!("0", "00110"), check::any, cmgt),
-    simd_row!("CMHI_asimdsame_only", v!("1", "00110"), check::any, cmgt),
-    simd_row!("CMGE_asimdsame_only", v!("0", "00111"), check::any, cmge),
-    simd_row!("CMHS_asimdsame_only", v!("1", "00111"), check::any, cmge),
+    crate::row!(
+        "CMGT_asimdsame_only",
+        v!("0", "00110"),
+        |t, i| super::swar::compare_bytes(t, i, true, cmgt),
+        AdvSimd
+    ),
+    crate::row!(
+        "CMHI_asimdsame_only",
+        v!("1", "00110"),
+        |t, i| super::swar::compare_bytes(t, i, true, cmgt),
+        AdvSimd
+    ),
+    crate::row!(
+        "CMGE_asimdsame_only",
+        v!("0", "00111"),
+        |t, i| super::swar::compare_bytes(t, i, false, cmge),
+        AdvSimd
+    ),
+    crate::row!(
+        "CMHS_asimdsame_only",
+        v!("1", "00111"),
+        |t, i| super::swar::compare_bytes(t, i, false, cmge),
+        AdvSimd
+    ),
     simd_row!("SSHL_asimdsame_only", v!("0", "01000"), check::any, shl_reg),
     simd_row!("USHL_asimdsame_only", v!("1", "01000"), check::any, shl_reg),
     simd_row!(

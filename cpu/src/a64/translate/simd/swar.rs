@@ -160,6 +160,61 @@ pub fn umaxp_uminp(t: &mut Translator, i: Insn, max: bool, fallback: Helper) -> 
     Flow::Next
 }
 
+/// All ones in each byte of the 64-bit `a` that is `>=` (or `>` with `gt`) the byte of `b`,
+/// unsigned: the even and the odd bytes compared in 16-bit lanes, where the borrow of
+/// `(x | 0x100) - y` stays in its lane.
+fn bytes_ge(t: &mut Translator, a: T, b: T, gt: bool) -> T {
+    let w = Width::W64;
+    let lo = splat(0xff, 16);
+    let mut r: Option<T> = None;
+    for sh in [0u64, 8] {
+        let (x, y) = if gt { (b, a) } else { (a, b) };
+        let xs = t.bin_imm(BinOp::Lsr, w, x, sh);
+        let xe = t.bin_imm(BinOp::And, w, xs, lo);
+        let ys = t.bin_imm(BinOp::Lsr, w, y, sh);
+        let ye = t.bin_imm(BinOp::And, w, ys, lo);
+        let x1 = t.bin_imm(BinOp::Or, w, xe, splat(0x100, 16));
+        let d = t.bin(BinOp::Sub, w, x1, ye);
+        // Bit 8 of d: x >= y. For gt, x and y are swapped: a > b is !(b >= a).
+        let ge = if gt {
+            let bit = t.konst(splat(0x100, 16));
+            t.bin(BinOp::AndNot, w, bit, d)
+        } else {
+            t.bin_imm(BinOp::And, w, d, splat(0x100, 16))
+        };
+        let g8 = t.bin_imm(BinOp::Lsr, w, ge, 8);
+        let m = t.bin(BinOp::Sub, w, ge, g8);
+        let m = t.bin_imm(BinOp::Shl, w, m, sh);
+        r = Some(match r {
+            Some(p) => t.bin(BinOp::Or, w, p, m),
+            None => m,
+        });
+    }
+    r.expect("two parts")
+}
+
+/// CMHS/CMHI (unsigned) and CMGE/CMGT (signed, by flipping each byte's top bit) on bytes;
+/// the other element sizes stay helpers (`fallback`).
+pub fn compare_bytes(t: &mut Translator, i: Insn, gt: bool, fallback: Helper) -> Flow {
+    if esize(i) != 8 {
+        return super::lanes::emit(t, i, check::any(i), fallback);
+    }
+    let w = Width::W64;
+    let mut out = [None, None];
+    for (idx, o) in out.iter_mut().enumerate().take(if q(i) { 2 } else { 1 }) {
+        let (mut a, mut b) = (half(t, i.rn(), idx as u8), half(t, i.rm(), idx as u8));
+        if !u(i) {
+            a = t.bin_imm(BinOp::Xor, w, a, splat(0x80, 8));
+            b = t.bin_imm(BinOp::Xor, w, b, splat(0x80, 8));
+        }
+        *o = Some(bytes_ge(t, a, b, gt));
+    }
+    if let Some(lo) = out[0] {
+        write(t, i.rd(), lo, out[1]);
+    }
+    Flow::Next
+}
+
 /// AND, BIC, ORR, ORN, EOR, BSL, BIT and BIF (vector).
 pub fn logic(t: &mut Translator, i: Insn) -> Flow {
     let op = (u(i) as u32) << 2 | i.bits(23, 22);
