@@ -29,7 +29,8 @@ pub enum Stop {
     Fault(MemFault),
     /// Someone set the interrupt flag (a signal to deliver, a thread to stop).
     Interrupted,
-    /// WFI/WFE: the machine may sleep; pc is after the instruction.
+    /// WFI, WFE, SEV or SEVL: the machine may sleep or signal an event; pc is after the
+    /// instruction.
     Wait,
     /// HVC #imm; pc is after the HVC.
     Hvc(u16),

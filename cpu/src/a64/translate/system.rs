@@ -25,9 +25,13 @@ pub const ROWS: &[Row] = &[
     // Exception generation at higher levels (SVC and BRK are in branch.rs).
     row!("HVC_EX_exception", "11010100000iiiiiiiiiiiiiiii00010", hvc),
     row!("SMC_EX_exception", "11010100000iiiiiiiiiiiiiiii00011", smc),
-    // Hints: NOP, YIELD, WFE, WFI, SEV, SEVL and every other hint executes as NOP on v8.0.
+    // Hints: WFE, WFI, SEV and SEVL end the block for the machine ([`Terminal::Wait`]: it
+    // sleeps, sends events, sets the event register); NOP, YIELD and every other hint
+    // executes as NOP on v8.0.
     row!("WFE_HI_hints", "11010101000000110010000001011111", wait),
     row!("WFI_HI_hints", "11010101000000110010000001111111", wait),
+    row!("SEV_HI_hints", "11010101000000110010000010011111", wait),
+    row!("SEVL_HI_hints", "11010101000000110010000010111111", wait),
     row!("HINT_HM_hints", "11010101000000110010mmmmooo11111", nop),
     // Barriers
     row!(
@@ -410,6 +414,8 @@ fn eret_helper(st: &mut CpuState, mem: &mut dyn Mem, _insn: u32) -> Result<(), H
     set_el_sp(st, el, sp);
     st.pc = st.sys.elr_el1;
     st.monitor.valid = false;
+    // An exception return sets the event register.
+    st.sys.event = true;
     st.pending |= pending::IRQ_CHECK;
     if let Some(s) = mem.system() {
         s.sync(st);

@@ -734,6 +734,21 @@ fn eret_illegal_mode_keeps_el1_and_restores_flags() {
 }
 
 #[test]
+fn wfi_wfe_sev_and_sevl_stop_for_the_machine_and_eret_sets_the_event_register() {
+    // wfi, wfe, sev, sevl: the machine acts on each (pc after it); yield runs on.
+    for w in [0xd503_207f, 0xd503_205f, 0xd503_209f, 0xd503_20bf] {
+        let (st, _, stop) = run_both(&[0xd503_203f, w], &[], el1(), false);
+        assert_eq!((stop, st.pc), (Stop::Wait, CODE + 8), "{w:#x}");
+        assert!(!st.sys.event);
+    }
+    let mut st = el1();
+    st.x[0] = CODE + 12;
+    st.x[1] = 0x3c5; // EL1h
+    let (st, _) = run(&[msr(ELR, 0), msr(SPSR, 1), ERET], st);
+    assert!(st.sys.event, "an exception return sets the event register");
+}
+
+#[test]
 fn user_mode_keeps_el0_linux_behaviour() {
     let st = CpuState::new();
     for w in [
