@@ -221,6 +221,8 @@ pub struct Cpu {
     ic_seen: u64,
     /// Guest instructions retired in compiled code (of `state.retired`).
     pub retired_jit: u64,
+    /// Blocks translated, again after their code was dropped (IC maintenance) included.
+    pub translations: u64,
     /// [`Cpu::run`] returns [`Stop::Budget`] at the first block boundary where
     /// `state.retired >= stop_at`. Exact (the same boundary under every engine) once
     /// [`Cpu::set_budgeted`] is on; without it compiled code may chain past it.
@@ -288,6 +290,7 @@ impl Cpu {
             icache: None,
             ic_seen: 0,
             retired_jit: 0,
+            translations: 0,
             stop_at: u64::MAX,
         }
     }
@@ -491,6 +494,7 @@ impl Cpu {
                 if system {
                     self.code_pages.entry(pa >> 12).or_default().push(pc);
                 }
+                self.translations += 1;
                 let b = Box::new(Entry::new(translate_block(mem, pc), pa, epoch));
                 &mut **self.blocks.entry(pc).insert_entry(b).get_mut()
             }
@@ -698,7 +702,8 @@ impl Cpu {
             })
             .sum();
         let translated = format!(
-            "{} blocks translated ({} KiB of IR)",
+            "{} blocks translated ({} held now, {} KiB of IR)",
+            self.translations,
             self.blocks.len(),
             ir_bytes / 1024
         );
