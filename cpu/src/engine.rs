@@ -323,7 +323,7 @@ impl Cpu {
     }
 
     /// Share instruction-cache maintenance with the machine's other vCPUs: what this one
-    /// drops (IC IVAU, IC IALLU) they drop too, and the other way round. Call after
+    /// drops (IC IVAU, IC IALLUIS) they drop too, and the other way round. Call after
     /// [`Cpu::set_interrupt`]: publishing kicks the others through their interrupt flags.
     pub fn set_ic_broadcast(&mut self, b: Arc<IcBroadcast>, index: usize) {
         b.register(index, self.interrupt.clone());
@@ -351,7 +351,7 @@ impl Cpu {
         self.jit.as_ref().map(|j| j.stats)
     }
 
-    /// Forget all translated code (after munmap/mprotect of code, or IC IALLU).
+    /// Forget all translated code (after munmap/mprotect of code, or IC IALLU(IS)).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
         self.dcache.clear();
@@ -635,6 +635,9 @@ impl Cpu {
     #[cold]
     fn handle_pending(&mut self, exit: BlockExit) -> Option<Stop> {
         let p = std::mem::take(&mut self.state.pending);
+        if p & pending::FLUSH_LOCAL != 0 {
+            self.flush_code();
+        }
         let op = if p & pending::FLUSH_CODE != 0 {
             self.flush_code();
             Some(IcOp::All)

@@ -114,14 +114,7 @@ fn run_on(
     state: CpuState,
     deliver: bool,
 ) -> (CpuState, SysMem, Stop) {
-    let mut mem = SysMem {
-        flat: FlatMem::new(CODE, (END - CODE) as usize),
-        counter: COUNTER,
-        tlbis: Vec::new(),
-        syncs: 0,
-        system_stops: 0,
-        delivered: Vec::new(),
-    };
+    let mut mem = sys_mem();
     let mut code = words.to_vec();
     code.push(0xd420_0000); // BRK #0
     mem.flat.load_words(CODE, &code);
@@ -147,6 +140,17 @@ fn run_on(
         return (cpu.state.clone(), mem, stop);
     }
     panic!("no end after 100 stops");
+}
+
+fn sys_mem() -> SysMem {
+    SysMem {
+        flat: FlatMem::new(CODE, (END - CODE) as usize),
+        counter: COUNTER,
+        tlbis: Vec::new(),
+        syncs: 0,
+        system_stops: 0,
+        delivered: Vec::new(),
+    }
 }
 
 /// Run under both engines, check they agree (registers, system registers, memory, stop and
@@ -712,6 +716,54 @@ fn cache_maintenance_checks_the_address_and_ic_flushes() {
         ))
     );
     assert_eq!(st.pc, CODE);
+}
+
+#[test]
+fn ic_iallu_drops_only_this_cpus_code_and_ic_ialluis_every_cpus() {
+    use crate::icache::IcBroadcast;
+    use std::sync::Arc;
+    const MOVZ_X0: [u32; 3] = [0xd280_0020, 0xd280_0040, 0xd280_0060]; // movz x0, #1/#2/#3
+    const BRK0: u32 = 0xd420_0000;
+    for engine in [EngineKind::Interp, EngineKind::Jit] {
+        let ic = Arc::new(IcBroadcast::new());
+        let mut mem = sys_mem();
+        let [iallu, ialluis] = [sys(0, 7, 5, 0, 31), sys(0, 7, 1, 0, 31)];
+        mem.flat.load_words(CODE + 0x100, &[iallu, BRK0]);
+        mem.flat.load_words(CODE + 0x200, &[ialluis, BRK0]);
+        let mut cpus = [0, 1].map(|i| {
+            let mut c = Cpu::with_engine(model::CORTEX_A72, engine);
+            c.state = el1();
+            c.set_ic_broadcast(ic.clone(), i);
+            c
+        });
+        let run_at = |c: &mut Cpu, mem: &mut SysMem, pc: u64| {
+            c.state.pc = pc;
+            // A publication kicks the others.
+            while c.run(mem) == Stop::Interrupted {
+                c.interrupt()
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+            assert_eq!(c.state.pc, pc + 4, "stopped at the BRK");
+            c.state.x[0]
+        };
+        mem.flat.load_words(CODE, &[MOVZ_X0[0], BRK0]);
+        let [a, b] = &mut cpus;
+        assert_eq!(
+            (run_at(a, &mut mem, CODE), run_at(b, &mut mem, CODE)),
+            (1, 1)
+        );
+        // New code, then IC IALLU (at +0x100) or IC IALLUIS (+0x200) on a.
+        let steps = [
+            (1, 0x100, (2, 1), "IC IALLU on a drops a's code only"),
+            (2, 0x200, (3, 3), "IC IALLUIS drops every CPU's code"),
+        ];
+        for (code, op, want, what) in steps {
+            mem.flat.load_words(CODE, &[MOVZ_X0[code], BRK0]);
+            run_at(a, &mut mem, CODE + op);
+            let seen = (run_at(a, &mut mem, CODE), run_at(b, &mut mem, CODE));
+            assert_eq!(seen, want, "{engine:?}: {what}");
+        }
+    }
 }
 
 #[test]
