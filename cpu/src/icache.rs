@@ -25,8 +25,12 @@ pub enum IcOp {
 /// Longer than the TLB's log: Linux invalidates a page a cache line at a time (64 IC IVAUs,
 /// one operation while nobody has seen it: [`IcBroadcast::publish`]), for each page it maps
 /// executable, and a vCPU asleep in WFI meanwhile would otherwise wake to retranslate
-/// everything (a Pi 3 boot to init: 3500 pages, 76 such drops with a 64-operation log).
-const IC_LOG_LEN: usize = 1024;
+/// everything (a Pi 3 boot to init: 3500 pages, 76 such drops with a 64-operation log, 3
+/// with 1024 and the repeats left out).
+const IC_LOG_LEN: usize = 8192;
+/// How far back [`IcBroadcast::publish`] looks for the same operation: a page's lines come
+/// one after another.
+const REPEAT_WINDOW: usize = 16;
 
 pub struct IcBroadcast {
     /// Sequence number of the newest operation.
@@ -89,7 +93,7 @@ impl IcBroadcast {
             .map(|(_, &s)| s)
             .max()
             .unwrap_or(0);
-        if log.ops.did_since(cpu, op, caught_up) {
+        if log.ops.did_since(cpu, op, caught_up, REPEAT_WINDOW) {
             return;
         }
         let seq = self.epoch.load(Ordering::Relaxed) + 1;

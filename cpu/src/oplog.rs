@@ -60,11 +60,13 @@ impl<T: Copy + PartialEq> OpLog<T> {
         )
     }
 
-    /// Whether vCPU `cpu` did `op` as an operation numbered after `after`.
-    pub(crate) fn did_since(&self, cpu: usize, op: T, after: u64) -> bool {
+    /// Whether vCPU `cpu` did `op` as one of the newest `window` operations, numbered after
+    /// `after`.
+    pub(crate) fn did_since(&self, cpu: usize, op: T, after: u64, window: usize) -> bool {
         self.ops
             .iter()
             .rev()
+            .take(window)
             .take_while(|&&(seq, _, _)| seq > after)
             .any(|&(_, by, o)| by == cpu && o == op)
     }
@@ -92,8 +94,12 @@ mod tests {
         assert_eq!(log.since(1, 1).map(|i| i.count()), Some(LOG_LEN));
         assert_eq!(log.since(1, LOG_LEN as u64 + 1).map(|i| i.count()), Some(0));
         assert_eq!(log.since(1, LOG_LEN as u64).map(|i| i.count()), Some(1));
-        assert!(log.did_since(0, 60, 59) && !log.did_since(0, 60, 60));
-        assert!(!log.did_since(1, 60, 0), "vCPU 1 did none");
+        assert!(log.did_since(0, 60, 59, 8) && !log.did_since(0, 60, 60, 8));
+        assert!(!log.did_since(1, 60, 0, 8), "vCPU 1 did none");
+        assert!(
+            log.did_since(0, 63, 0, 3) && !log.did_since(0, 61, 0, 3),
+            "beyond the window"
+        );
         let mut short = OpLog::with_len(2);
         for seq in 1..=3 {
             short.push(seq, 0, seq);
