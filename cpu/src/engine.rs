@@ -326,8 +326,7 @@ impl Cpu {
     /// drops (IC IVAU, IC IALLUIS) they drop too, and the other way round. Call after
     /// [`Cpu::set_interrupt`]: publishing kicks the others through their interrupt flags.
     pub fn set_ic_broadcast(&mut self, b: Arc<IcBroadcast>, index: usize) {
-        b.register(index, self.interrupt.clone());
-        self.ic_seen = b.epoch();
+        self.ic_seen = b.register(index, self.interrupt.clone());
         self.icache = Some((b, index));
     }
 

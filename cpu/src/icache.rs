@@ -73,14 +73,18 @@ impl IcBroadcast {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Have vCPU `cpu` kicked (through its interrupt flag) when others publish.
-    pub fn register(&self, cpu: usize, interrupt: Arc<AtomicBool>) {
+    /// Have vCPU `cpu` kicked (through its interrupt flag) when others publish; the newest
+    /// operation, from which it catches up.
+    pub fn register(&self, cpu: usize, interrupt: Arc<AtomicBool>) -> u64 {
         let mut log = self.lock();
         if log.kicks.len() <= cpu {
             log.kicks.resize(cpu + 1, None);
             log.seen.resize(cpu + 1, 0);
         }
         log.kicks[cpu] = Some(interrupt);
+        let newest = self.epoch.load(Ordering::Relaxed);
+        log.seen[cpu] = newest;
+        newest
     }
 
     /// Publish `op`, done by vCPU `cpu`, and kick the others. Nothing is published when
