@@ -272,11 +272,12 @@ impl Vcpu {
             let stream = self
                 .ticks_to_stream_event()
                 .map(|t| self.ctl.ticks_to_duration(t));
-            [deadline, stream]
-                .into_iter()
-                .flatten()
-                .min()
-                .map_or(Some(WFE_MAX), |t| Some(t.min(WFE_MAX)))
+            Some(
+                [deadline, stream]
+                    .into_iter()
+                    .flatten()
+                    .fold(WFE_MAX, Duration::min),
+            )
         };
         let t0 = std::time::Instant::now();
         let timeout = timeout.map(|t| t.min(Duration::from_secs(1)));
