@@ -19,6 +19,8 @@
 #   REPS=N          boot each N times, one after the other (default 1); with N > 1 also
 #                   prints the median of the ratios to the marker (a noisy host varies
 #                   by 20-40% from run to run)
+#   APPEND=ARGS     more kernel command line for every boot (e.g. maxcpus=1: the Pi's
+#                   secondary cores then stay in the kernel's holding pen)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +43,7 @@ KERNEL=$("$ARMBOARD" image kernel)
 cat >"$WORK/init.sh" <<'SH'
 echo BOOT-MARKER
 SH
-APPEND="console=ttyAMA0 panic=-1"
+APPEND="console=ttyAMA0 panic=-1${APPEND:+ $APPEND}"
 if [[ $MACHINE == raspi3b ]]; then
     SMP=4 MEM=1G
     DTB=$(ls "$(dirname "$(dirname "$KERNEL")")"/usr/lib/linux-image-*/broadcom/bcm2837-rpi-3-b.dtb)

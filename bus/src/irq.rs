@@ -59,6 +59,9 @@ pub struct CpuInterrupts {
     fiq: AtomicBool,
     /// The vCPU's "leave compiled code at the next block boundary" flag.
     kick: Arc<AtomicBool>,
+    /// An event sent by SEV (on any vCPU) that no WFE has consumed yet: the part of the
+    /// event register other vCPUs set.
+    event: AtomicBool,
     sleep: Mutex<bool>,
     wake: Condvar,
 }
@@ -70,6 +73,7 @@ impl CpuInterrupts {
             irq: AtomicBool::new(false),
             fiq: AtomicBool::new(false),
             kick,
+            event: AtomicBool::new(false),
             sleep: Mutex::new(false),
             wake: Condvar::new(),
         }
@@ -103,9 +107,24 @@ impl CpuInterrupts {
         self.wake.notify_all();
     }
 
-    /// Sleep until [`CpuInterrupts::notify`] or `timeout`. A notify that came since the last
-    /// wait makes this return at once (WFE's event register).
-    pub fn wait(&self, timeout: Option<Duration>) {
+    /// SEV: set the event register and wake the vCPU from WFE. A running vCPU is not kicked:
+    /// it sees the event at its next WFE.
+    pub fn send_event(&self) {
+        self.event.store(true, Ordering::Release);
+        let mut s = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
+        *s = true;
+        self.wake.notify_all();
+    }
+
+    /// Consume an event sent by [`CpuInterrupts::send_event`]: whether there was one.
+    pub fn take_event(&self) -> bool {
+        self.event.swap(false, Ordering::AcqRel)
+    }
+
+    /// Sleep until [`CpuInterrupts::notify`], [`CpuInterrupts::send_event`] or `timeout`;
+    /// whether one of those came (rather than the timeout). One that came since the last
+    /// wait makes this return at once.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let mut s = self.sleep.lock().unwrap_or_else(|e| e.into_inner());
         if !*s {
             s = match timeout {
@@ -118,7 +137,7 @@ impl CpuInterrupts {
                 None => self.wake.wait(s).unwrap_or_else(|e| e.into_inner()),
             };
         }
-        *s = false;
+        std::mem::replace(&mut *s, false)
     }
 }
 
@@ -149,5 +168,28 @@ mod tests {
         // The pending wake makes the wait return immediately.
         c.wait(None);
         c.wait(Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn an_event_wakes_a_waiter_without_kicking_and_is_consumed_once() {
+        let kick = Arc::new(AtomicBool::new(false));
+        let c = Arc::new(CpuInterrupts::new(kick.clone()));
+        assert!(
+            !c.wait(Some(Duration::from_millis(1))),
+            "nothing came: a timeout"
+        );
+        let waiter = {
+            let c = c.clone();
+            std::thread::spawn(move || c.wait(Some(Duration::from_secs(10))))
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        c.send_event();
+        assert!(waiter.join().unwrap(), "the event woke the waiter");
+        assert!(
+            !kick.load(Ordering::Relaxed),
+            "a running vCPU is not kicked"
+        );
+        assert!(c.take_event());
+        assert!(!c.take_event());
     }
 }

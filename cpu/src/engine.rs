@@ -29,7 +29,8 @@ pub enum Stop {
     Fault(MemFault),
     /// Someone set the interrupt flag (a signal to deliver, a thread to stop).
     Interrupted,
-    /// WFI/WFE: the machine may sleep; pc is after the instruction.
+    /// WFI, WFE, SEV or SEVL: the machine may sleep or signal an event; pc is after the
+    /// instruction.
     Wait,
     /// HVC #imm; pc is after the HVC.
     Hvc(u16),
@@ -220,6 +221,8 @@ pub struct Cpu {
     ic_seen: u64,
     /// Guest instructions retired in compiled code (of `state.retired`).
     pub retired_jit: u64,
+    /// Blocks translated, again after their code was dropped (IC maintenance) included.
+    pub translations: u64,
     /// [`Cpu::run`] returns [`Stop::Budget`] at the first block boundary where
     /// `state.retired >= stop_at`. Exact (the same boundary under every engine) once
     /// [`Cpu::set_budgeted`] is on; without it compiled code may chain past it.
@@ -287,6 +290,7 @@ impl Cpu {
             icache: None,
             ic_seen: 0,
             retired_jit: 0,
+            translations: 0,
             stop_at: u64::MAX,
         }
     }
@@ -319,11 +323,10 @@ impl Cpu {
     }
 
     /// Share instruction-cache maintenance with the machine's other vCPUs: what this one
-    /// drops (IC IVAU, IC IALLU) they drop too, and the other way round. Call after
+    /// drops (IC IVAU, IC IALLUIS) they drop too, and the other way round. Call after
     /// [`Cpu::set_interrupt`]: publishing kicks the others through their interrupt flags.
     pub fn set_ic_broadcast(&mut self, b: Arc<IcBroadcast>, index: usize) {
-        b.register(index, self.interrupt.clone());
-        self.ic_seen = b.epoch();
+        self.ic_seen = b.register(index, self.interrupt.clone());
         self.icache = Some((b, index));
     }
 
@@ -347,7 +350,7 @@ impl Cpu {
         self.jit.as_ref().map(|j| j.stats)
     }
 
-    /// Forget all translated code (after munmap/mprotect of code, or IC IALLU).
+    /// Forget all translated code (after munmap/mprotect of code, or IC IALLU(IS)).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
         self.dcache.clear();
@@ -490,6 +493,7 @@ impl Cpu {
                 if system {
                     self.code_pages.entry(pa >> 12).or_default().push(pc);
                 }
+                self.translations += 1;
                 let b = Box::new(Entry::new(translate_block(mem, pc), pa, epoch));
                 &mut **self.blocks.entry(pc).insert_entry(b).get_mut()
             }
@@ -630,6 +634,9 @@ impl Cpu {
     #[cold]
     fn handle_pending(&mut self, exit: BlockExit) -> Option<Stop> {
         let p = std::mem::take(&mut self.state.pending);
+        if p & pending::FLUSH_LOCAL != 0 {
+            self.flush_code();
+        }
         let op = if p & pending::FLUSH_CODE != 0 {
             self.flush_code();
             Some(IcOp::All)
@@ -697,7 +704,8 @@ impl Cpu {
             })
             .sum();
         let translated = format!(
-            "{} blocks translated ({} KiB of IR)",
+            "{} blocks translated ({} held now, {} KiB of IR)",
+            self.translations,
             self.blocks.len(),
             ir_bytes / 1024
         );

@@ -21,18 +21,42 @@ pub enum IcOp {
     All,
 }
 
-#[derive(Default)]
+/// How many operations a vCPU may fall behind by before it drops all its code instead.
+/// Longer than the TLB's log: Linux invalidates a page a cache line at a time (64 IC IVAUs,
+/// one operation while nobody has seen it: [`IcBroadcast::publish`]), for each page it maps
+/// executable, and a vCPU asleep in WFI meanwhile would otherwise wake to retranslate
+/// everything (a Pi 3 boot to init: 3500 pages, 76 such drops with a 64-operation log, 3
+/// with 1024 and the repeats left out).
+const IC_LOG_LEN: usize = 8192;
+/// How far back [`IcBroadcast::publish`] looks for the same operation: a page's lines come
+/// one after another.
+const REPEAT_WINDOW: usize = 16;
+
 pub struct IcBroadcast {
     /// Sequence number of the newest operation.
     epoch: AtomicU64,
     log: Mutex<Log>,
 }
 
-#[derive(Default)]
+impl Default for IcBroadcast {
+    fn default() -> Self {
+        Self {
+            epoch: AtomicU64::new(0),
+            log: Mutex::new(Log {
+                ops: OpLog::with_len(IC_LOG_LEN),
+                kicks: Vec::new(),
+                seen: Vec::new(),
+            }),
+        }
+    }
+}
+
 struct Log {
     ops: OpLog<IcOp>,
     /// Every vCPU's interrupt flag, by index.
     kicks: Vec<Option<Arc<AtomicBool>>>,
+    /// The newest operation each vCPU has caught up to, by index.
+    seen: Vec<u64>,
 }
 
 impl IcBroadcast {
@@ -49,18 +73,33 @@ impl IcBroadcast {
         self.log.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Have vCPU `cpu` kicked (through its interrupt flag) when others publish.
-    pub fn register(&self, cpu: usize, interrupt: Arc<AtomicBool>) {
+    /// Have vCPU `cpu` kicked (through its interrupt flag) when others publish; the newest
+    /// operation, from which it catches up.
+    pub fn register(&self, cpu: usize, interrupt: Arc<AtomicBool>) -> u64 {
         let mut log = self.lock();
         if log.kicks.len() <= cpu {
             log.kicks.resize(cpu + 1, None);
+            log.seen.resize(cpu + 1, 0);
         }
         log.kicks[cpu] = Some(interrupt);
+        let newest = self.epoch.load(Ordering::Relaxed);
+        log.seen[cpu] = newest;
+        newest
     }
 
-    /// Publish `op`, done by vCPU `cpu`, and kick the others.
+    /// Publish `op`, done by vCPU `cpu`, and kick the others. Nothing is published when
+    /// `cpu` published the same operation since the newest one any other vCPU has caught up
+    /// to: every other vCPU has yet to act on that one, which drops what this would.
     pub fn publish(&self, cpu: usize, op: IcOp) {
         let mut log = self.lock();
+        let caught_up = (log.seen.iter().enumerate())
+            .filter(|&(i, _)| i != cpu)
+            .map(|(_, &s)| s)
+            .max()
+            .unwrap_or(0);
+        if log.ops.did_since(cpu, op, caught_up, REPEAT_WINDOW) {
+            return;
+        }
         let seq = self.epoch.load(Ordering::Relaxed) + 1;
         log.ops.push(seq, cpu, op);
         self.epoch.store(seq, Ordering::Release);
@@ -74,13 +113,16 @@ impl IcBroadcast {
     /// The operations of other vCPUs after `*seen` (all of them as one [`IcOp::All`] if the
     /// log no longer reaches back that far); `*seen` ends at the newest.
     pub fn since(&self, cpu: usize, seen: &mut u64) -> Vec<IcOp> {
-        let log = self.lock();
+        let mut log = self.lock();
         let newest = self.epoch.load(Ordering::Relaxed);
         let ops = match log.ops.since(cpu, *seen) {
             Some(missed) => missed.collect(),
             None => vec![IcOp::All],
         };
         *seen = newest;
+        if let Some(s) = log.seen.get_mut(cpu) {
+            *s = newest;
+        }
         ops
     }
 }
@@ -88,7 +130,6 @@ impl IcBroadcast {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oplog::LOG_LEN;
 
     #[test]
     fn others_see_each_operation_once_and_are_kicked() {
@@ -113,10 +154,34 @@ mod tests {
     fn a_vcpu_that_fell_behind_the_log_drops_everything() {
         let b = IcBroadcast::new();
         let mut seen = 0;
-        for p in 0..=LOG_LEN as u64 {
+        for p in 0..=IC_LOG_LEN as u64 {
             b.publish(0, IcOp::Page(p << 12));
         }
         assert_eq!(b.since(1, &mut seen), vec![IcOp::All]);
-        assert_eq!(seen, LOG_LEN as u64 + 1);
+        assert_eq!(seen, IC_LOG_LEN as u64 + 1);
+    }
+
+    #[test]
+    fn a_page_invalidated_again_before_anyone_looked_is_published_once() {
+        let b = IcBroadcast::new();
+        for cpu in 0..3 {
+            b.register(cpu, Arc::new(AtomicBool::new(false)));
+        }
+        let (mut s1, mut s2) = (0, 0);
+        // A page a line at a time, another page between: each once.
+        for op in [0x4000, 0x4000, 0x5000, 0x4000].map(IcOp::Page) {
+            b.publish(0, op);
+        }
+        assert_eq!(b.epoch(), 2);
+        assert_eq!(b.since(1, &mut s1), [0x4000, 0x5000].map(IcOp::Page));
+        // vCPU 1 has seen it now (and may have translated the page again): published anew.
+        b.publish(0, IcOp::Page(0x4000));
+        assert_eq!(b.since(1, &mut s1), [IcOp::Page(0x4000)]);
+        // vCPU 2, which looked at none, acts on each page once; so does another publisher.
+        b.publish(1, IcOp::Page(0x4000));
+        assert_eq!(
+            b.since(2, &mut s2),
+            [0x4000, 0x5000, 0x4000, 0x4000].map(IcOp::Page)
+        );
     }
 }

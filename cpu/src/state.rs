@@ -73,7 +73,8 @@ pub struct CpuState {
 
 /// Bits of [`CpuState::pending`].
 pub mod pending {
-    /// Instruction-cache maintenance (IC IVAU/IALLU): drop translated code.
+    /// Instruction-cache maintenance (IC IALLUIS, an IC IVAU of no known page): drop
+    /// translated code, on every vCPU.
     pub const FLUSH_CODE: u8 = 1;
     /// PSTATE.{D,A,I,F} were unmasked: check the interrupt inputs.
     pub const IRQ_CHECK: u8 = 2;
@@ -83,6 +84,8 @@ pub mod pending {
     /// IC IVAU in system mode: drop translated code from the physical page at
     /// [`super::CpuState::flush_pa`].
     pub const FLUSH_PAGE: u8 = 8;
+    /// IC IALLU: drop this vCPU's translated code only.
+    pub const FLUSH_LOCAL: u8 = 16;
 }
 
 impl Default for CpuState {

@@ -309,7 +309,7 @@ pub enum Terminal {
         pc: u64,
         fault: crate::mem::MemFault,
     },
-    /// WFI/WFE/YIELD at `pc`; `next` resumes after it.
+    /// WFI, WFE, SEV or SEVL at `pc` (the machine reads which); `next` resumes after it.
     Wait { next: u64 },
     /// HVC #imm (PSCI calls in system mode); `next` is the pc after it.
     Hvc { imm: u16, next: u64 },

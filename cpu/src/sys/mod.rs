@@ -66,6 +66,10 @@ pub struct SysRegs {
     pub cntp_cval: u64,
     /// CNTVOFF: virtual count = physical count - this.
     pub cntvoff: u64,
+    /// The event register as this CPU sets it (SEVL, an exception return); the machine
+    /// keeps the events other CPUs send and the generic timer's event stream, and WFE
+    /// consumes them all.
+    pub event: bool,
 }
 
 impl Default for SysRegs {
@@ -129,6 +133,7 @@ impl SysRegs {
             cntp_ctl: 0,
             cntp_cval: 0,
             cntvoff: 0,
+            event: false,
         }
     }
 

@@ -11,10 +11,14 @@ pub mod ctl {
     pub const ISTATUS: u64 = 1 << 2;
 }
 
-/// CNTKCTL_EL1 bits: which counter and timer registers EL0 may access.
+/// CNTKCTL_EL1 bits: which counter and timer registers EL0 may access, and the event stream
+/// (an event at each transition of count bit EVNTI, bits 7:4).
 pub mod cntkctl {
     pub const EL0PCTEN: u64 = 1 << 0;
     pub const EL0VCTEN: u64 = 1 << 1;
+    pub const EVNTEN: u64 = 1 << 2;
+    /// Events at 1-to-0 transitions (else 0-to-1).
+    pub const EVNTDIR: u64 = 1 << 3;
     pub const EL0VTEN: u64 = 1 << 8;
     pub const EL0PTEN: u64 = 1 << 9;
 }

@@ -12,7 +12,7 @@ pub use loader::{load, LoadError, Loaded};
 pub use memory::AddressSpace;
 
 use armboard_cpu::icache::IcBroadcast;
-use armboard_cpu::{model, Cpu, CpuState, EngineKind, FaultKind, Stop};
+use armboard_cpu::{model, Cpu, CpuState, EngineKind, FaultKind, Mem, Stop};
 use memory::{perm, PAGE};
 use signal::SigAction;
 use std::path::{Path, PathBuf};
@@ -214,7 +214,14 @@ impl Thread {
                 Stop::Interrupted => {
                     self.cpu.interrupt().store(false, Ordering::SeqCst);
                 }
-                Stop::Wait => std::thread::yield_now(),
+                // WFI and WFE yield the host CPU; SEV and SEVL stop too, with nothing to
+                // wait for.
+                Stop::Wait => {
+                    let pc = self.cpu.state.pc.wrapping_sub(4);
+                    if !matches!(mem.fetch(pc), Ok(0xd503_209f | 0xd503_20bf)) {
+                        std::thread::yield_now();
+                    }
+                }
             }
             self.sync_code();
             signal::deliver_pending(self);

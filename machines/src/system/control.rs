@@ -153,6 +153,17 @@ impl Control {
         }
     }
 
+    /// SEV: an event to every vCPU, and a look at the spin tables' release words (the kernel
+    /// sends one after writing them).
+    pub(super) fn send_event(&self) {
+        for i in &self.inputs {
+            i.send_event();
+        }
+        // Taking the lock orders this after a waiter's look at its release word.
+        drop(self.power.lock().unwrap_or_else(|e| e.into_inner()));
+        self.power_cv.notify_all();
+    }
+
     /// Block until vCPU `i` is started; None when the machine stops.
     pub(super) fn wait_power_on(&self, i: usize) -> Option<(u64, u64)> {
         let mut p = self.power.lock().unwrap_or_else(|e| e.into_inner());

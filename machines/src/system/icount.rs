@@ -205,7 +205,9 @@ pub(super) fn run(mut vcpus: Vec<Vcpu>, ctl: Arc<Control>, clock: Arc<Icount>) {
             None => {
                 let first = (0..n).find(|&i| state[i] == State::Waiting);
                 match first {
-                    Some(i) => ctl.inputs[i].wait(Some(IDLE_NAP)),
+                    Some(i) => {
+                        ctl.inputs[i].wait(Some(IDLE_NAP));
+                    }
                     // Every CPU is off (a spin table not released yet, or all powered off).
                     None => std::thread::sleep(IDLE_NAP),
                 }

@@ -149,12 +149,7 @@ pub fn run(
                 let vcpus = mems
                     .into_iter()
                     .enumerate()
-                    .map(|(i, mem)| Vcpu {
-                        index: i,
-                        cpu: make_cpu(i, &ctl, &icache),
-                        mem,
-                        ctl: ctl.clone(),
-                    })
+                    .map(|(i, mem)| Vcpu::new(i, make_cpu(i, &ctl, &icache), mem, ctl.clone()))
                     .collect();
                 icount::run(vcpus, ctl, ic)
             });
@@ -169,15 +164,7 @@ pub fn run(
         let spawned = std::thread::Builder::new()
             .name(format!("vcpu{i}"))
             // The code cache is per thread, so the CPU is made on its own thread.
-            .spawn(move || {
-                Vcpu {
-                    index: i,
-                    cpu: make_cpu(i, &vctl, &icache),
-                    mem,
-                    ctl: vctl,
-                }
-                .main()
-            });
+            .spawn(move || Vcpu::new(i, make_cpu(i, &vctl, &icache), mem, vctl).main());
         match spawned {
             Ok(t) => threads.push(t),
             Err(e) => {

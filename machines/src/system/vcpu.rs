@@ -11,9 +11,22 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a WFE waits for an event nobody signals (we do not model the event register
-/// precisely; spinning callers re-check their condition).
-const WFE_NAP: Duration = Duration::from_micros(50);
+/// The longest a WFE sleeps: events the machine does not see (none it knows of) are then
+/// late by at most this.
+const WFE_MAX: Duration = Duration::from_millis(1);
+/// How often a WFE with the exclusive monitor armed looks whether another CPU's store
+/// cleared it (changed the reserved location): the event that ends Linux's
+/// `smp_cond_load_*` waits.
+const WFE_POLL: Duration = Duration::from_micros(20);
+
+/// The hint that stopped a block ([`Stop::Wait`]), read from the instruction before pc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hint {
+    Wfi,
+    Wfe,
+    Sev,
+    Sevl,
+}
 
 /// What the caller of [`Vcpu::handle`] does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +48,22 @@ pub struct Vcpu {
     pub cpu: Cpu,
     pub mem: SysMem,
     pub ctl: Arc<Control>,
+    /// Event-stream events up to the last WFE ([`Vcpu::stream_events`]): one more since is
+    /// an event in the event register.
+    stream_mark: u64,
 }
 
 impl Vcpu {
+    pub fn new(index: usize, cpu: Cpu, mem: SysMem, ctl: Arc<Control>) -> Self {
+        Vcpu {
+            index,
+            cpu,
+            mem,
+            ctl,
+            stream_mark: 0,
+        }
+    }
+
     /// The thread body: wait to be powered on, run, repeat until the machine stops.
     pub fn main(mut self) {
         loop {
@@ -75,7 +101,8 @@ impl Vcpu {
             let stop = self.cpu.run(&mut self.mem);
             match self.handle(stop) {
                 Flow::Go => {}
-                Flow::Wait | Flow::Suspend => self.wait(),
+                Flow::Wait => self.wait(false),
+                Flow::Suspend => self.wait(true),
                 Flow::Off => return true,
                 Flow::Halt => return false,
             }
@@ -106,7 +133,13 @@ impl Vcpu {
                     exception::enter(&mut self.cpu.state, &mut self.mem, ex, ret);
                 }
             }
-            Stop::Wait => return Flow::Wait,
+            Stop::Wait => match self.hint() {
+                Hint::Sev => self.ctl.send_event(),
+                Hint::Sevl => self.cpu.state.sys.event = true,
+                // The event register was set: WFE clears it and goes on.
+                Hint::Wfe if self.take_event() => {}
+                Hint::Wfi | Hint::Wfe => return Flow::Wait,
+            },
             Stop::Irq => self.enter(exception::Exception::Irq),
             Stop::Fiq => self.enter(exception::Exception::Fiq),
             other => match exception::from_stop(&self.cpu.state, other) {
@@ -139,8 +172,72 @@ impl Vcpu {
 
     /// Whether the instruction before pc (a stop's [`Stop::Wait`]) is a WFI.
     pub(super) fn waiting_in_wfi(&mut self) -> bool {
+        self.hint() == Hint::Wfi
+    }
+
+    /// The hint instruction before pc (a stop's [`Stop::Wait`]); one that cannot be read
+    /// counts as a WFE, whose sleep is short.
+    fn hint(&mut self) -> Hint {
         let pc = self.cpu.state.pc.wrapping_sub(4);
-        self.mem.fetch(pc).is_ok_and(|w| w == 0xd503_207f)
+        match self.mem.fetch(pc) {
+            Ok(0xd503_207f) => Hint::Wfi,
+            Ok(0xd503_209f) => Hint::Sev,
+            Ok(0xd503_20bf) => Hint::Sevl,
+            _ => Hint::Wfe,
+        }
+    }
+
+    /// Clear the event register: whether it was set, by this CPU (SEVL, an exception
+    /// return), by any CPU's SEV, by the generic timer's event stream, or by the clearing of
+    /// the exclusive monitor (which it then is).
+    fn take_event(&mut self) -> bool {
+        let local = std::mem::take(&mut self.cpu.state.sys.event);
+        let sent = self.ctl.inputs[self.index].take_event();
+        let events = self.stream_events();
+        let stream = events.is_some_and(|e| e != self.stream_mark);
+        self.stream_mark = events.unwrap_or(0);
+        let cleared = self.monitor_cleared();
+        if cleared {
+            self.cpu.state.monitor.valid = false;
+        }
+        local | sent | stream | cleared
+    }
+
+    /// The virtual count (what the event stream watches).
+    fn virtual_count(&mut self) -> u64 {
+        self.counter().wrapping_sub(self.cpu.state.sys.cntvoff)
+    }
+
+    /// How many events the generic timer's event stream (CNTKCTL_EL1.EVNTEN) has made by now:
+    /// one at each 0-to-1 (EVNTDIR 0) or 1-to-0 (EVNTDIR 1) transition of virtual count bit
+    /// EVNTI. None when the stream is off.
+    fn stream_events(&mut self) -> Option<u64> {
+        let v = self.virtual_count();
+        stream_events(self.cpu.state.sys.cntkctl_el1, v).map(|(n, _)| n)
+    }
+
+    /// Counter ticks until the event stream's next event, if it is on.
+    fn ticks_to_stream_event(&mut self) -> Option<u64> {
+        let v = self.virtual_count();
+        stream_events(self.cpu.state.sys.cntkctl_el1, v).map(|(_, t)| t)
+    }
+
+    /// Whether the exclusive monitor is armed and another CPU's store has cleared it: the
+    /// reserved location no longer holds what the load-exclusive read (the software monitor
+    /// a store-exclusive checks). A location that is not RAM counts as cleared.
+    fn monitor_cleared(&mut self) -> bool {
+        let m = self.cpu.state.monitor;
+        if !m.valid {
+            return false;
+        }
+        // Compare and swap with the value itself: RAM only, and no access a device sees.
+        let same = if m.size == 16 {
+            self.mem.cmpxchg128(m.addr, m.value, m.value)
+        } else {
+            self.mem
+                .cmpxchg(m.addr, m.size, m.value as u64, m.value as u64)
+        };
+        !same.unwrap_or(false)
     }
 
     /// Drive the timer PPIs from the timer registers and publish the next deadline.
@@ -154,24 +251,53 @@ impl Vcpu {
         self.ctl.set_deadline(self.index, lines.next_deadline);
     }
 
-    /// WFI sleeps until an interrupt is pending (masked or not) or the timer fires; WFE naps.
-    fn wait(&mut self) {
-        let wfi = self.waiting_in_wfi();
+    /// WFI sleeps until an interrupt is pending (masked or not) or the timer fires; WFE also
+    /// until an event: another CPU's SEV, the event stream, the clearing of the exclusive
+    /// monitor; at most [`WFE_MAX`]. A PSCI suspend (`suspend`) waits as WFI does.
+    fn wait(&mut self, suspend: bool) {
+        let wfi = suspend || self.waiting_in_wfi();
         let inputs = self.ctl.inputs[self.index].clone();
         self.update_timer();
         if inputs.irq() || inputs.fiq() || self.ctl.stopping() {
             return;
         }
         let now = self.counter();
+        let deadline = self
+            .ctl
+            .deadline(self.index)
+            .map(|d| self.ctl.ticks_to_duration(d.saturating_sub(now)));
         let timeout = if wfi {
-            self.ctl
-                .deadline(self.index)
-                .map(|d| self.ctl.ticks_to_duration(d.saturating_sub(now)))
+            deadline
         } else {
-            Some(WFE_NAP)
+            let stream = self
+                .ticks_to_stream_event()
+                .map(|t| self.ctl.ticks_to_duration(t));
+            Some(
+                [deadline, stream]
+                    .into_iter()
+                    .flatten()
+                    .fold(WFE_MAX, Duration::min),
+            )
         };
         let t0 = std::time::Instant::now();
-        inputs.wait(timeout.map(|t| t.min(Duration::from_secs(1))));
+        let timeout = timeout.map(|t| t.min(Duration::from_secs(1)));
+        if !wfi && self.cpu.state.monitor.valid {
+            // Nothing tells this CPU of another's store: look now and then.
+            let limit = timeout.unwrap_or(WFE_MAX);
+            loop {
+                let left = limit.saturating_sub(t0.elapsed());
+                if left.is_zero() || inputs.wait(Some(left.min(WFE_POLL))) || self.monitor_cleared()
+                {
+                    break;
+                }
+            }
+        } else {
+            inputs.wait(timeout);
+        }
+        if !wfi {
+            // The event that ended the wait is consumed.
+            self.take_event();
+        }
         log::debug!(
             "vcpu{}: {} slept {:?} (timeout {timeout:?}), irq {}",
             self.index,
@@ -212,5 +338,44 @@ impl Vcpu {
         };
         self.cpu.state.x[0] = r as u64;
         Flow::Go
+    }
+}
+
+/// The generic timer's event stream as CNTKCTL_EL1 sets it (EVNTEN, EVNTDIR, EVNTI) at
+/// virtual count `v`: how many events it has made (one at each 0-to-1, or with EVNTDIR
+/// 1-to-0, transition of count bit EVNTI) and the ticks until its next one. None when off.
+fn stream_events(cntkctl: u64, v: u64) -> Option<(u64, u64)> {
+    if cntkctl & timer::cntkctl::EVNTEN == 0 {
+        return None;
+    }
+    let bit = ((cntkctl >> 4) & 0xf) as u32;
+    // 0-to-1 transitions of bit n happen where count + 2^n carries into bit n + 1; 1-to-0
+    // ones where the count itself does.
+    let offset = if cntkctl & timer::cntkctl::EVNTDIR == 0 {
+        1 << bit
+    } else {
+        0
+    };
+    let shifted = v.wrapping_add(offset);
+    let next = ((shifted >> (bit + 1)) + 1) << (bit + 1);
+    Some((shifted >> (bit + 1), next.wrapping_sub(shifted)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use armboard_cpu::sys::timer::cntkctl::{EVNTDIR, EVNTEN};
+
+    #[test]
+    fn the_event_stream_counts_transitions_of_the_chosen_count_bit() {
+        assert_eq!(stream_events(3 << 4, 100), None, "off without EVNTEN");
+        // Bit 3 goes 0 to 1 at 8, 24, 40...
+        let up = EVNTEN | (3 << 4);
+        let seen = [0, 7, 8, 23, 24, 40].map(|v| stream_events(up, v).unwrap());
+        assert_eq!(seen, [(0, 8), (0, 1), (1, 16), (1, 1), (2, 16), (3, 16)]);
+        // ... and 1 to 0 at 16, 32...
+        let down = up | EVNTDIR;
+        let seen = [0, 15, 16, 31, 32].map(|v| stream_events(down, v).unwrap());
+        assert_eq!(seen, [(0, 16), (0, 1), (1, 16), (1, 1), (2, 16)]);
     }
 }

@@ -25,9 +25,13 @@ pub const ROWS: &[Row] = &[
     // Exception generation at higher levels (SVC and BRK are in branch.rs).
     row!("HVC_EX_exception", "11010100000iiiiiiiiiiiiiiii00010", hvc),
     row!("SMC_EX_exception", "11010100000iiiiiiiiiiiiiiii00011", smc),
-    // Hints: NOP, YIELD, WFE, WFI, SEV, SEVL and every other hint executes as NOP on v8.0.
+    // Hints: WFE, WFI, SEV and SEVL end the block for the machine ([`Terminal::Wait`]: it
+    // sleeps, sends events, sets the event register); NOP, YIELD and every other hint
+    // executes as NOP on v8.0.
     row!("WFE_HI_hints", "11010101000000110010000001011111", wait),
     row!("WFI_HI_hints", "11010101000000110010000001111111", wait),
+    row!("SEV_HI_hints", "11010101000000110010000010011111", wait),
+    row!("SEVL_HI_hints", "11010101000000110010000010111111", wait),
     row!("HINT_HM_hints", "11010101000000110010mmmmooo11111", nop),
     // Barriers
     row!(
@@ -232,8 +236,10 @@ enum SysOp {
     DcSetWay,
     /// IC IVAU (EL0 with SCTLR_EL1.UCI).
     IcIvau,
-    /// IC IALLU/IALLUIS.
+    /// IC IALLU: this PE's instruction cache only.
     IcIallu,
+    /// IC IALLUIS: the instruction caches of every PE (the inner-shareable domain).
+    IcIalluis,
     /// TLBI ...E1(IS); op2 selects the form.
     Tlbi(u32),
     /// AT S1E1R/S1E1W/S1E0R/S1E0W; op2 0..=3.
@@ -249,7 +255,8 @@ impl SysOp {
             (0, 7, 6, 1) => SysOp::DcIvac,
             (0, 7, 6 | 10 | 14, 2) => SysOp::DcSetWay,
             (3, 7, 5, 1) => SysOp::IcIvau,
-            (0, 7, 1 | 5, 0) => SysOp::IcIallu,
+            (0, 7, 1, 0) => SysOp::IcIalluis,
+            (0, 7, 5, 0) => SysOp::IcIallu,
             (0, 8, 3 | 7, 0 | 1 | 2 | 3 | 5 | 7) => SysOp::Tlbi(op2),
             (0, 7, 8, 0..=3) => SysOp::At(op2),
             _ => return None,
@@ -258,7 +265,10 @@ impl SysOp {
 
     /// Operations after which the block ends: code and translations may have changed.
     fn ends_block(self) -> bool {
-        matches!(self, SysOp::IcIvau | SysOp::IcIallu | SysOp::Tlbi(_))
+        matches!(
+            self,
+            SysOp::IcIvau | SysOp::IcIallu | SysOp::IcIalluis | SysOp::Tlbi(_)
+        )
     }
 }
 
@@ -341,7 +351,10 @@ fn sys_helper(st: &mut CpuState, mem: &mut dyn Mem, insn: u32) -> Result<(), Hel
         _ if el0 => return Err(HelperError::Undefined),
         SysOp::DcIvac => check_va(st, mem, x, Access::Write)?,
         SysOp::DcSetWay => {}
-        SysOp::IcIallu => st.pending |= pending::FLUSH_CODE,
+        // Not broadcast: each CPU entering the kernel (__enable_mmu) does one, and the
+        // others' code stays.
+        SysOp::IcIallu => st.pending |= pending::FLUSH_LOCAL,
+        SysOp::IcIalluis => st.pending |= pending::FLUSH_CODE,
         SysOp::Tlbi(op2) => {
             let asid = (x >> 48) as u16;
             let va = tlbi_va(x);
@@ -410,6 +423,8 @@ fn eret_helper(st: &mut CpuState, mem: &mut dyn Mem, _insn: u32) -> Result<(), H
     set_el_sp(st, el, sp);
     st.pc = st.sys.elr_el1;
     st.monitor.valid = false;
+    // An exception return sets the event register.
+    st.sys.event = true;
     st.pending |= pending::IRQ_CHECK;
     if let Some(s) = mem.system() {
         s.sync(st);

@@ -114,14 +114,7 @@ fn run_on(
     state: CpuState,
     deliver: bool,
 ) -> (CpuState, SysMem, Stop) {
-    let mut mem = SysMem {
-        flat: FlatMem::new(CODE, (END - CODE) as usize),
-        counter: COUNTER,
-        tlbis: Vec::new(),
-        syncs: 0,
-        system_stops: 0,
-        delivered: Vec::new(),
-    };
+    let mut mem = sys_mem();
     let mut code = words.to_vec();
     code.push(0xd420_0000); // BRK #0
     mem.flat.load_words(CODE, &code);
@@ -147,6 +140,17 @@ fn run_on(
         return (cpu.state.clone(), mem, stop);
     }
     panic!("no end after 100 stops");
+}
+
+fn sys_mem() -> SysMem {
+    SysMem {
+        flat: FlatMem::new(CODE, (END - CODE) as usize),
+        counter: COUNTER,
+        tlbis: Vec::new(),
+        syncs: 0,
+        system_stops: 0,
+        delivered: Vec::new(),
+    }
 }
 
 /// Run under both engines, check they agree (registers, system registers, memory, stop and
@@ -715,6 +719,54 @@ fn cache_maintenance_checks_the_address_and_ic_flushes() {
 }
 
 #[test]
+fn ic_iallu_drops_only_this_cpus_code_and_ic_ialluis_every_cpus() {
+    use crate::icache::IcBroadcast;
+    use std::sync::Arc;
+    const MOVZ_X0: [u32; 3] = [0xd280_0020, 0xd280_0040, 0xd280_0060]; // movz x0, #1/#2/#3
+    const BRK0: u32 = 0xd420_0000;
+    for engine in [EngineKind::Interp, EngineKind::Jit] {
+        let ic = Arc::new(IcBroadcast::new());
+        let mut mem = sys_mem();
+        let [iallu, ialluis] = [sys(0, 7, 5, 0, 31), sys(0, 7, 1, 0, 31)];
+        mem.flat.load_words(CODE + 0x100, &[iallu, BRK0]);
+        mem.flat.load_words(CODE + 0x200, &[ialluis, BRK0]);
+        let mut cpus = [0, 1].map(|i| {
+            let mut c = Cpu::with_engine(model::CORTEX_A72, engine);
+            c.state = el1();
+            c.set_ic_broadcast(ic.clone(), i);
+            c
+        });
+        let run_at = |c: &mut Cpu, mem: &mut SysMem, pc: u64| {
+            c.state.pc = pc;
+            // A publication kicks the others.
+            while c.run(mem) == Stop::Interrupted {
+                c.interrupt()
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+            }
+            assert_eq!(c.state.pc, pc + 4, "stopped at the BRK");
+            c.state.x[0]
+        };
+        mem.flat.load_words(CODE, &[MOVZ_X0[0], BRK0]);
+        let [a, b] = &mut cpus;
+        assert_eq!(
+            (run_at(a, &mut mem, CODE), run_at(b, &mut mem, CODE)),
+            (1, 1)
+        );
+        // New code, then IC IALLU (at +0x100) or IC IALLUIS (+0x200) on a.
+        let steps = [
+            (1, 0x100, (2, 1), "IC IALLU on a drops a's code only"),
+            (2, 0x200, (3, 3), "IC IALLUIS drops every CPU's code"),
+        ];
+        for (code, op, want, what) in steps {
+            mem.flat.load_words(CODE, &[MOVZ_X0[code], BRK0]);
+            run_at(a, &mut mem, CODE + op);
+            let seen = (run_at(a, &mut mem, CODE), run_at(b, &mut mem, CODE));
+            assert_eq!(seen, want, "{engine:?}: {what}");
+        }
+    }
+}
+
+#[test]
 fn hvc_and_smc_stop_for_the_machine_at_el1() {
     let (st, _, stop) = run_both(&[HVC0], &[], el1(), false);
     assert_eq!((stop, st.pc), (Stop::Hvc(0), CODE + 4));
@@ -731,6 +783,21 @@ fn eret_illegal_mode_keeps_el1_and_restores_flags() {
     let (st, _) = run(&words, st);
     assert_eq!((st.sys.el, st.sys.spsel), (1, true));
     assert_eq!(st.nzcv, 0x8000_0000);
+}
+
+#[test]
+fn wfi_wfe_sev_and_sevl_stop_for_the_machine_and_eret_sets_the_event_register() {
+    // wfi, wfe, sev, sevl: the machine acts on each (pc after it); yield runs on.
+    for w in [0xd503_207f, 0xd503_205f, 0xd503_209f, 0xd503_20bf] {
+        let (st, _, stop) = run_both(&[0xd503_203f, w], &[], el1(), false);
+        assert_eq!((stop, st.pc), (Stop::Wait, CODE + 8), "{w:#x}");
+        assert!(!st.sys.event);
+    }
+    let mut st = el1();
+    st.x[0] = CODE + 12;
+    st.x[1] = 0x3c5; // EL1h
+    let (st, _) = run(&[msr(ELR, 0), msr(SPSR, 1), ERET], st);
+    assert!(st.sys.event, "an exception return sets the event register");
 }
 
 #[test]
