@@ -16,6 +16,11 @@
 
 __attribute__((noinline)) long rd(const volatile long *p) { return *p; }
 __attribute__((noinline)) void wr(volatile long *p, long v) { *p = v; }
+__attribute__((noinline)) long ldx(long *p) {
+    long v;
+    __asm__ volatile("ldxr %0, [%1]\n\tclrex" : "=r"(v) : "r"(p) : "memory");
+    return v;
+}
 
 // Writes p many times (so wr is compiled), then q once.
 static void hot_write_then(long *p, long *q) {
@@ -117,6 +122,12 @@ static int run(int c) {
         hot_write_then(good, (long *)(p + 3 * PG));
         printf("sum %ld\n", hot_then(good, (long *)(p + 3 * PG)) + rd((long *)(p + 2 * PG)));
         return 0;
+    case 10: { // a load-exclusive, hot, then misaligned: SIGBUS
+        long t = 0;
+        for (int i = 0; i < 200000; i++) t += ldx(good + (i & 7));
+        printf("%ld\n", t + ldx((long *)(p + 1)));
+        return 0;
+    }
     case 9: // far outside any mapping (and outside armboard's 40-bit guest space)
         printf("%ld\n", hot_then(good, (long *)(1UL << 45)));
         return 0;
@@ -125,7 +136,7 @@ static int run(int c) {
 }
 
 int main(void) {
-    for (int c = 0; c < 10; c++) {
+    for (int c = 0; c < 11; c++) {
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {

@@ -395,6 +395,143 @@ impl<'a> Emitter<'a> {
         Some(self.fb.ins().iadd(base, a))
     }
 
+    fn host_checked(&self) -> bool {
+        self.fast.is_some_and(|f| f.host_checks)
+    }
+
+    /// Offset in the state of a field of the exclusive monitor.
+    fn monitor_off(field: usize) -> i32 {
+        (offset_of!(CpuState, monitor) + field) as i32
+    }
+
+    /// The start of an inline exclusive: on to a fresh block (switched to) when `a` is
+    /// aligned, else to the returned cold `slow` block; `join` takes the result (one I64).
+    fn exclusive_split(
+        &mut self,
+        a: Value,
+        size: u8,
+    ) -> (cranelift_codegen::ir::Block, cranelift_codegen::ir::Block) {
+        self.settle_flags();
+        let (slow, fast, join) = (
+            self.fb.create_block(),
+            self.fb.create_block(),
+            self.fb.create_block(),
+        );
+        self.fb.set_cold_block(slow);
+        self.fb.append_block_param(join, types::I64);
+        let misaligned = self.band_k(a, size as i64 - 1);
+        self.fb.ins().brif(misaligned, slow, &[], fast, &[]);
+        self.fb.seal_block(fast);
+        self.switch(fast);
+        (slow, join)
+    }
+
+    /// LDXR & co. (up to 8 bytes) with host checks: an aligned access loads and arms the
+    /// monitor inline; a misaligned one takes the helper, which raises the alignment fault.
+    fn load_exclusive_inline(&mut self, a: Value, size: u8, pc: u64) -> Value {
+        use crate::state::Monitor;
+        let (slow, join) = self.exclusive_split(a, size);
+        let host = self.guarded_host(a, size).expect("host checks");
+        let v = self.host_load(host, size, false);
+        let one = self.k(types::I8, 1);
+        let sz = self.k(types::I8, size as i64);
+        let zero = self.iconst(0);
+        let st = self.st;
+        let ins = |e: &mut Self, v: Value, field: usize| {
+            e.fb.ins().store(flags(), v, st, Self::monitor_off(field));
+        };
+        ins(self, a, offset_of!(Monitor, addr));
+        ins(self, sz, offset_of!(Monitor, size));
+        ins(self, v, offset_of!(Monitor, value));
+        ins(self, zero, offset_of!(Monitor, value) + 8);
+        ins(self, one, offset_of!(Monitor, valid));
+        self.fb.ins().jump(join, &[BlockArg::Value(v)]);
+        self.fb.seal_block(slow);
+        self.switch(slow);
+        self.spill();
+        let szc = self.i32c(size as u32);
+        let s = self.call(
+            Sig::LoadExcl,
+            runtime::jit_load_excl as *const () as usize,
+            &[a, szc],
+        );
+        let lo = self
+            .fb
+            .ins()
+            .load(types::I64, flags(), self.cx, SCRATCH_OFF);
+        self.check_then(s, pc, join, &[BlockArg::Value(lo)]);
+        self.fb.seal_block(join);
+        self.switch(join);
+        self.fb.block_params(join)[0]
+    }
+
+    /// STXR & co. (up to 8 bytes) with host checks: disarm the monitor; if it was armed for
+    /// this address and size, compare-and-swap the value the load saw for the new one.
+    /// Status 0 on success, 1 on failure. A misaligned access takes the helper.
+    fn store_exclusive_inline(&mut self, a: Value, v: Value, size: u8, pc: u64) -> Value {
+        use crate::state::Monitor;
+        let (slow, join) = self.exclusive_split(a, size);
+        let cas = self.fb.create_block();
+        let st = self.st;
+        let get = |e: &mut Self, ty: Type, field: usize| {
+            e.fb.ins().load(ty, flags(), st, Self::monitor_off(field))
+        };
+        let valid = get(self, types::I8, offset_of!(Monitor, valid));
+        let maddr = get(self, types::I64, offset_of!(Monitor, addr));
+        let msize = get(self, types::I8, offset_of!(Monitor, size));
+        let ty = Self::int_type(size);
+        let mval = get(self, ty, offset_of!(Monitor, value));
+        let zero8 = self.k(types::I8, 0);
+        self.fb.ins().store(
+            flags(),
+            zero8,
+            st,
+            Self::monitor_off(offset_of!(Monitor, valid)),
+        );
+        let same_addr = self.fb.ins().icmp(IntCC::Equal, maddr, a);
+        let same_size = self.fb.ins().icmp_imm_u(IntCC::Equal, msize, size as i64);
+        let armed = self.fb.ins().icmp_imm_u(IntCC::NotEqual, valid, 0);
+        let ok = self.fb.ins().band(same_addr, same_size);
+        let ok = self.fb.ins().band(ok, armed);
+        let failed = self.iconst(1);
+        self.fb
+            .ins()
+            .brif(ok, cas, &[], join, &[BlockArg::Value(failed)]);
+        self.fb.seal_block(cas);
+        self.switch(cas);
+        let host = self.guarded_host(a, size).expect("host checks");
+        let new = if size == 8 {
+            v
+        } else {
+            self.fb.ins().ireduce(ty, v)
+        };
+        let old = self
+            .fb
+            .ins()
+            .atomic_cas(Self::guest_flags(), host, mval, new);
+        let differs = self.fb.ins().icmp(IntCC::NotEqual, old, mval);
+        let status = self.fb.ins().uextend(types::I64, differs);
+        self.fb.ins().jump(join, &[BlockArg::Value(status)]);
+        self.fb.seal_block(slow);
+        self.switch(slow);
+        self.spill();
+        let szc = self.i32c(size as u32);
+        let hi = self.iconst(0);
+        let s = self.call(
+            Sig::StoreExcl,
+            runtime::jit_store_excl as *const () as usize,
+            &[a, szc, v, hi],
+        );
+        let r = self
+            .fb
+            .ins()
+            .load(types::I64, flags(), self.cx, SCRATCH_OFF);
+        self.check_then(s, pc, join, &[BlockArg::Value(r)]);
+        self.fb.seal_block(join);
+        self.switch(join);
+        self.fb.block_params(join)[0]
+    }
+
     /// The inline fast path of a `size`-byte access at `a`: branches to the returned block with
     /// the host address as its parameter when the access is inside the window and permitted,
     /// else to `slow`. Returns the fast block (already switched to) and its host address.
@@ -1113,6 +1250,25 @@ impl<'a> Emitter<'a> {
                     self.flush();
                     self.slow_vec(a, (reg, size, load), pc, None);
                 }
+            }
+            Op::LoadExcl {
+                dst,
+                dst_hi: None,
+                addr,
+                size,
+            } if self.host_checked() => {
+                let v = self.load_exclusive_inline(self.t(addr), size, pc);
+                self.def(dst, v);
+            }
+            Op::StoreExcl {
+                status,
+                addr,
+                src,
+                src_hi: None,
+                size,
+            } if self.host_checked() => {
+                let s = self.store_exclusive_inline(self.t(addr), self.t(src), size, pc);
+                self.def(status, s);
             }
             Op::LoadExcl {
                 dst,
