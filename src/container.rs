@@ -450,21 +450,12 @@ fn lay_out_disks(
     volumes: Vec<(volume::VolumeArg, armboard_firmware::guest::Volume)>,
 ) -> anyhow::Result<Disks> {
     const MIB: u64 = 1 << 20;
-    fn root_fs(dir: &Path) -> volume::Ext4<'_> {
-        volume::Ext4 {
-            dir,
-            label: None,
-            spare: 0,
-            root_owned: true,
-        }
-    }
     let write_payload = |p: &Payload, img: &Path, offset: u64| -> anyhow::Result<u64> {
         match p {
             Payload::Root(dir) => {
-                let fs = root_fs(dir);
-                let size = fs.size()?;
-                fs.write(img, offset, size)?;
-                Ok(size)
+                let fs = volume::Ext4::new(dir, None, 0, true)?;
+                fs.write(img, offset)?;
+                Ok(fs.size)
             }
             Payload::Archive(data) => {
                 use std::os::unix::fs::FileExt;
@@ -496,8 +487,7 @@ fn lay_out_disks(
         let mut prepared = Vec::new();
         for (i, (arg, vol)) in volumes.into_iter().enumerate() {
             let img = tmp.join(format!("volume{i}.ext4"));
-            let size = volume::Prepared::size(&arg)?;
-            prepared.push(volume::Prepared::write(arg, vol, img, 0, size)?);
+            prepared.push(volume::Prepared::write(arg, vol, img, 0)?);
         }
         if pi {
             if let Some(d) = &main {
@@ -533,9 +523,9 @@ fn lay_out_disks(
     }
     let mut prepared = Vec::new();
     for (arg, vol) in volumes {
-        let size = volume::Prepared::size(&arg)?;
-        prepared.push(volume::Prepared::write(arg, vol, sd.clone(), offset, size)?);
-        offset = part(offset, size)?;
+        let p = volume::Prepared::write(arg, vol, sd.clone(), offset)?;
+        offset = part(offset, p.size)?;
+        prepared.push(p);
     }
     {
         use std::os::unix::fs::FileExt;

@@ -86,6 +86,8 @@ pub struct Prepared {
     pub volume: Volume,
     pub image: PathBuf,
     pub offset: u64,
+    /// Bytes of the file system.
+    pub size: u64,
     /// Whether the host directory had a `lost+found` of its own (mke2fs adds one).
     had_lost_found: bool,
 }
@@ -140,43 +142,55 @@ fn tree_size(dir: &Path) -> std::io::Result<(u64, u64)> {
     Ok((bytes, n))
 }
 
-/// An ext4 file system made from a directory with e2fsprogs' `mke2fs -d`.
+/// An ext4 file system made from a directory with e2fsprogs' `mke2fs -d`, sized for the
+/// directory as it was measured.
 pub struct Ext4<'a> {
-    pub dir: &'a Path,
-    pub label: Option<&'a str>,
-    /// Free space to leave beyond the contents.
-    pub spare: u64,
+    dir: &'a Path,
+    label: Option<&'a str>,
     /// The root directory's owner: root (a container's root) instead of the directory's.
-    pub root_owned: bool,
+    root_owned: bool,
+    /// The file system's size in bytes (a multiple of 1 MiB).
+    pub size: u64,
+    /// Entries in the directory (the inodes the file system needs beyond its spare ones).
+    entries: u64,
 }
 
-impl Ext4<'_> {
-    /// The file system's size in bytes (a multiple of 1 MiB).
-    pub fn size(&self) -> anyhow::Result<u64> {
-        let (bytes, n) =
-            tree_size(self.dir).with_context(|| format!("reading {}", self.dir.display()))?;
-        let size = (bytes + n * 4096) * 5 / 4 + (32 << 20) + self.spare;
-        Ok(size.next_multiple_of(1 << 20))
+impl<'a> Ext4<'a> {
+    /// Measures `dir` (once) for a file system with `spare` bytes free beyond its contents.
+    pub fn new(
+        dir: &'a Path,
+        label: Option<&'a str>,
+        spare: u64,
+        root_owned: bool,
+    ) -> anyhow::Result<Self> {
+        let (bytes, entries) =
+            tree_size(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let size = (bytes + entries * 4096) * 5 / 4 + (32 << 20) + spare;
+        Ok(Ext4 {
+            dir,
+            label,
+            root_owned,
+            size: size.next_multiple_of(1 << 20),
+            entries,
+        })
     }
 
-    /// Writes the file system of `size` bytes into `img` at byte `offset` (the file is
-    /// made or extended as needed).
-    pub fn write(&self, img: &Path, offset: u64, size: u64) -> anyhow::Result<()> {
-        let (_, n) =
-            tree_size(self.dir).with_context(|| format!("reading {}", self.dir.display()))?;
+    /// Writes the file system into `img` at byte `offset` (the file is made or extended as
+    /// needed).
+    pub fn write(&self, img: &Path, offset: u64) -> anyhow::Result<()> {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(false)
             .open(img)
             .with_context(|| format!("creating {}", img.display()))?;
-        if f.metadata()?.len() < offset + size {
-            f.set_len(offset + size)
+        if f.metadata()?.len() < offset + self.size {
+            f.set_len(offset + self.size)
                 .with_context(|| format!("sizing {}", img.display()))?;
         }
         let mut cmd = Command::new("mke2fs");
         cmd.args(["-q", "-F", "-t", "ext4", "-N"])
-            .arg((n + 1024).to_string());
+            .arg((self.entries + 1024).to_string());
         let mut ext = vec![format!("offset={offset}")];
         if self.root_owned {
             ext.push("root_owner=0:0".into());
@@ -189,7 +203,7 @@ impl Ext4<'_> {
             .arg("-d")
             .arg(self.dir)
             .arg(img)
-            .arg(format!("{}k", size / 1024))
+            .arg(format!("{}k", self.size / 1024))
             .output()
             .context("running mke2fs (install e2fsprogs)")?;
         if !out.status.success() {
@@ -204,29 +218,25 @@ impl Ext4<'_> {
 }
 
 impl Prepared {
-    /// Writes `arg`'s directory as `volume`'s file system into `image` at `offset`, `size`
-    /// bytes long (from [`Prepared::size`]).
+    /// Writes `arg`'s directory as `volume`'s file system into `image` at `offset` (its
+    /// size, [`SPARE`] free beyond the contents, is in the result).
     pub fn write(
         arg: VolumeArg,
         volume: Volume,
         image: PathBuf,
         offset: u64,
-        size: u64,
     ) -> anyhow::Result<Prepared> {
-        Ext4 {
-            dir: &arg.host,
-            label: Some(&volume.label),
-            spare: SPARE,
-            root_owned: false,
-        }
-        .write(&image, offset, size)
-        .with_context(|| format!("--volume {}", arg.host.display()))?;
+        let context = || format!("--volume {}", arg.host.display());
+        let fs = Ext4::new(&arg.host, Some(&volume.label), SPARE, false).with_context(context)?;
+        fs.write(&image, offset).with_context(context)?;
+        let size = fs.size;
         let had_lost_found = arg.host.join("lost+found").symlink_metadata().is_ok();
         let p = Prepared {
             arg,
             volume,
             image,
             offset,
+            size,
             had_lost_found,
         };
         if !had_lost_found {
@@ -236,18 +246,6 @@ impl Prepared {
                 .with_context(|| format!("--volume {}", p.arg.host.display()))?;
         }
         Ok(p)
-    }
-
-    /// The size of the file system for `arg`'s directory.
-    pub fn size(arg: &VolumeArg) -> anyhow::Result<u64> {
-        Ext4 {
-            dir: &arg.host,
-            label: None,
-            spare: SPARE,
-            root_owned: false,
-        }
-        .size()
-        .with_context(|| format!("--volume {}", arg.host.display()))
     }
 
     /// The file system's name for e2fsprogs (its image, with the offset when not 0).
@@ -539,8 +537,7 @@ mod tests {
         let arg = parse(&format!("{}:/v", host.display())).unwrap();
         let (arg, vol) = check(&[arg]).unwrap().remove(0);
         let img = base.join("disk.img");
-        let size = Prepared::size(&arg).unwrap();
-        let p = Prepared::write(arg, vol, img.clone(), 1 << 20, size).unwrap();
+        let p = Prepared::write(arg, vol, img.clone(), 1 << 20).unwrap();
         // Unchanged: nothing is written or removed (and no lost+found appears).
         assert_eq!(p.copy_back(&base).unwrap(), Mirrored::default());
         assert!(!host.join("lost+found").exists());
