@@ -176,13 +176,14 @@ impl AddressSpace {
     }
 
     /// Map host memory (a file, or shared anonymous memory) at guest `[addr, addr+len)` with
-    /// host `mmap` flags (`MAP_FIXED` is added), then give it guest permissions `prot`.
+    /// host protection `mapped` and `mmap` flags (`MAP_FIXED` is added), then give it guest
+    /// permissions `prot`.
     #[allow(clippy::too_many_arguments)]
     pub fn map_host(
         &self,
         addr: u64,
         len: u64,
-        host_prot: i32,
+        mapped: i32,
         flags: i32,
         fd: i32,
         off: i64,
@@ -196,7 +197,7 @@ impl AddressSpace {
             libc::mmap(
                 self.host(addr) as *mut libc::c_void,
                 len as usize,
-                host_prot,
+                mapped,
                 flags | libc::MAP_FIXED,
                 fd,
                 off,
@@ -206,8 +207,8 @@ impl AddressSpace {
             return Err(std::io::Error::last_os_error());
         }
         // Less than mapped where the guest may do less (a read-only or inaccessible page).
-        let want = crate::linux_user::memory::host_prot(prot);
-        if want != host_prot && want & !host_prot == 0 {
+        let want = host_prot(prot);
+        if want != mapped && want & !mapped == 0 {
             host_protect(self.host(addr), len, want)
                 .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
         }
@@ -713,20 +714,17 @@ extern "C" fn host_fault(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c
         b": compiled code read "
     });
     if guest >= GUEST_SPACE {
-        put(b"an address outside the guest's space\n");
-        // SAFETY: write(2) of a stack buffer is async-signal-safe.
-        unsafe { libc::write(2, msg.as_ptr() as *const libc::c_void, n) };
-        default_and_refault(sig);
-        return;
-    }
-    put(b"guest address 0x");
-    let digits = if guest == 0 {
-        1
+        put(b"an address outside the guest's space");
     } else {
-        16 - guest.leading_zeros() as usize / 4
-    };
-    for k in (0..digits).rev() {
-        put(&[b"0123456789abcdef"[(guest >> (4 * k)) as usize & 15]]);
+        put(b"guest address 0x");
+        let digits = if guest == 0 {
+            1
+        } else {
+            16 - guest.leading_zeros() as usize / 4
+        };
+        for k in (0..digits).rev() {
+            put(&[b"0123456789abcdef"[(guest >> (4 * k)) as usize & 15]]);
+        }
     }
     put(b"\n");
     // SAFETY: write(2) of a stack buffer is async-signal-safe.
