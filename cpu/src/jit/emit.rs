@@ -399,6 +399,36 @@ impl<'a> Emitter<'a> {
         self.fast.is_some_and(|f| f.host_checks)
     }
 
+    /// The load-exclusive helper: (status, the loaded value's low 64 bits; the high ones are
+    /// at `SCRATCH_OFF + 8`).
+    fn load_exclusive_call(&mut self, a: Value, size: u8) -> (Value, Value) {
+        let sz = self.i32c(size as u32);
+        let s = self.call(
+            Sig::LoadExcl,
+            runtime::jit_load_excl as *const () as usize,
+            &[a, sz],
+        );
+        (s, self.scratch0())
+    }
+
+    /// The store-exclusive helper: (status, the instruction's status register value).
+    fn store_exclusive_call(&mut self, a: Value, size: u8, lo: Value, hi: Value) -> (Value, Value) {
+        let sz = self.i32c(size as u32);
+        let s = self.call(
+            Sig::StoreExcl,
+            runtime::jit_store_excl as *const () as usize,
+            &[a, sz, lo, hi],
+        );
+        (s, self.scratch0())
+    }
+
+    /// The first word of the context's scratch, where helpers leave a result.
+    fn scratch0(&mut self) -> Value {
+        self.fb
+            .ins()
+            .load(types::I64, flags(), self.cx, SCRATCH_OFF)
+    }
+
     /// Offset in the state of a field of the exclusive monitor.
     fn monitor_off(field: usize) -> i32 {
         (offset_of!(CpuState, monitor) + field) as i32
@@ -449,16 +479,7 @@ impl<'a> Emitter<'a> {
         self.fb.seal_block(slow);
         self.switch(slow);
         self.spill();
-        let szc = self.i32c(size as u32);
-        let s = self.call(
-            Sig::LoadExcl,
-            runtime::jit_load_excl as *const () as usize,
-            &[a, szc],
-        );
-        let lo = self
-            .fb
-            .ins()
-            .load(types::I64, flags(), self.cx, SCRATCH_OFF);
+        let (s, lo) = self.load_exclusive_call(a, size);
         self.check_then(s, pc, join, &[BlockArg::Value(lo)]);
         self.fb.seal_block(join);
         self.switch(join);
@@ -515,17 +536,8 @@ impl<'a> Emitter<'a> {
         self.fb.seal_block(slow);
         self.switch(slow);
         self.spill();
-        let szc = self.i32c(size as u32);
         let hi = self.iconst(0);
-        let s = self.call(
-            Sig::StoreExcl,
-            runtime::jit_store_excl as *const () as usize,
-            &[a, szc, v, hi],
-        );
-        let r = self
-            .fb
-            .ins()
-            .load(types::I64, flags(), self.cx, SCRATCH_OFF);
+        let (s, r) = self.store_exclusive_call(a, size, v, hi);
         self.check_then(s, pc, join, &[BlockArg::Value(r)]);
         self.fb.seal_block(join);
         self.switch(join);
@@ -1278,17 +1290,8 @@ impl<'a> Emitter<'a> {
             } => {
                 self.flush();
                 let a = self.t(addr);
-                let sz = self.i32c(size as u32);
-                let s = self.call(
-                    Sig::LoadExcl,
-                    runtime::jit_load_excl as *const () as usize,
-                    &[a, sz],
-                );
+                let (s, lo) = self.load_exclusive_call(a, size);
                 self.check(s, pc);
-                let lo = self
-                    .fb
-                    .ins()
-                    .load(types::I64, flags(), self.cx, SCRATCH_OFF);
                 self.def(dst, lo);
                 if let Some(h) = dst_hi {
                     let hi = self
@@ -1311,17 +1314,8 @@ impl<'a> Emitter<'a> {
                     Some(h) => self.t(h),
                     None => self.iconst(0),
                 };
-                let sz = self.i32c(size as u32);
-                let s = self.call(
-                    Sig::StoreExcl,
-                    runtime::jit_store_excl as *const () as usize,
-                    &[a, sz, lo, hi],
-                );
+                let (s, r) = self.store_exclusive_call(a, size, lo, hi);
                 self.check(s, pc);
-                let r = self
-                    .fb
-                    .ins()
-                    .load(types::I64, flags(), self.cx, SCRATCH_OFF);
                 self.def(status, r);
             }
             Op::ClearExcl => {
