@@ -1,7 +1,8 @@
 //! A few hot AdvSIMD instructions as plain 64-bit integer IR on the vector's two halves
 //! ("SIMD within a register") instead of a helper call: the string routines' CMEQ/CMTST,
-//! SHRN, UMAXP/UMINP on bytes and the bitwise group (AND ... BIF). Compiled code then keeps them in host registers, with no call and no
-//! write-back of the guest's registers around it. The other forms stay helpers.
+//! SHRN, UMAXP/UMINP on bytes and the bitwise group (AND ... BIF). Compiled code then keeps
+//! them in host registers, with no call and no write-back of the guest's registers around
+//! it. The other forms stay helpers.
 
 use super::lanes::{check, esize, q, scalar, u};
 use crate::a64::{Flow, Insn, Translator};
@@ -41,6 +42,15 @@ fn write(t: &mut Translator, rd: u8, lo: T, hi: Option<T>) {
     }
 }
 
+/// Vd = `f(t, half)` for the low half, and the high one when `both` (else it is zeroed): for
+/// the lane-wise instructions, whose halves are independent. Both halves are computed
+/// before Vd is written (`f` may read it).
+fn per_half(t: &mut Translator, rd: u8, both: bool, mut f: impl FnMut(&mut Translator, u8) -> T) {
+    let lo = f(t, 0);
+    let hi = both.then(|| f(t, 1));
+    write(t, rd, lo, hi);
+}
+
 /// All ones in each `bits`-wide lane of `x` that is zero, zeros in the others.
 fn zero_lanes(t: &mut Translator, x: T, bits: u32) -> T {
     let w = Width::W64;
@@ -72,24 +82,23 @@ pub fn cmeq_cmtst(t: &mut Translator, i: Insn, zero: bool) -> Flow {
     let bits = esize(i);
     let tst = !zero && !u(i);
     let w = Width::W64;
-    let both = !scalar(i) && q(i);
-    let mut out = [None, None];
-    for (idx, o) in out.iter_mut().enumerate().take(if both { 2 } else { 1 }) {
-        let n = half(t, i.rn(), idx as u8);
+    per_half(t, i.rd(), !scalar(i) && q(i), |t, idx| {
+        let n = half(t, i.rn(), idx);
         let x = if zero {
             n
         } else {
-            let m = half(t, i.rm(), idx as u8);
+            let m = half(t, i.rm(), idx);
             let op = if tst { BinOp::And } else { BinOp::Xor };
             t.bin(op, w, n, m)
         };
         let z = zero_lanes(t, x, bits);
         // CMTST: lanes where n & m is not zero.
-        *o = Some(if tst { t.un(UnOp::Not, w, z) } else { z });
-    }
-    if let Some(lo) = out[0] {
-        write(t, i.rd(), lo, out[1]);
-    }
+        if tst {
+            t.un(UnOp::Not, w, z)
+        } else {
+            z
+        }
+    });
     Flow::Next
 }
 
@@ -200,18 +209,14 @@ pub fn compare_bytes(t: &mut Translator, i: Insn, gt: bool, fallback: Helper) ->
         return super::lanes::emit(t, i, check::any(i), fallback);
     }
     let w = Width::W64;
-    let mut out = [None, None];
-    for (idx, o) in out.iter_mut().enumerate().take(if q(i) { 2 } else { 1 }) {
-        let (mut a, mut b) = (half(t, i.rn(), idx as u8), half(t, i.rm(), idx as u8));
+    per_half(t, i.rd(), q(i), |t, idx| {
+        let (mut a, mut b) = (half(t, i.rn(), idx), half(t, i.rm(), idx));
         if !u(i) {
             a = t.bin_imm(BinOp::Xor, w, a, splat(0x80, 8));
             b = t.bin_imm(BinOp::Xor, w, b, splat(0x80, 8));
         }
-        *o = Some(bytes_ge(t, a, b, gt));
-    }
-    if let Some(lo) = out[0] {
-        write(t, i.rd(), lo, out[1]);
-    }
+        bytes_ge(t, a, b, gt)
+    });
     Flow::Next
 }
 
@@ -219,19 +224,16 @@ pub fn compare_bytes(t: &mut Translator, i: Insn, gt: bool, fallback: Helper) ->
 pub fn logic(t: &mut Translator, i: Insn) -> Flow {
     let op = (u(i) as u32) << 2 | i.bits(23, 22);
     let w = Width::W64;
-    let mut out = [None, None];
-    for (idx, o) in out.iter_mut().enumerate().take(if q(i) { 2 } else { 1 }) {
-        let idx = idx as u8;
+    per_half(t, i.rd(), q(i), |t, idx| {
         let (a, b) = (half(t, i.rn(), idx), half(t, i.rm(), idx));
-        let mut d = || half(t, i.rd(), idx);
-        *o = Some(match op {
+        match op {
             0 => t.bin(BinOp::And, w, a, b),
             1 => t.bin(BinOp::AndNot, w, a, b),
             2 => t.bin(BinOp::Or, w, a, b),
             3 => t.bin(BinOp::OrNot, w, a, b),
             4 => t.bin(BinOp::Xor, w, a, b),
             _ => {
-                let d = d();
+                let d = half(t, i.rd(), idx);
                 // BSL: d selects a over b; BIT: b selects a over d; BIF: b selects d over a.
                 let (sel, yes, no) = match op {
                     5 => (d, a, b),
@@ -242,11 +244,8 @@ pub fn logic(t: &mut Translator, i: Insn) -> Flow {
                 let y = t.bin(BinOp::AndNot, w, no, sel);
                 t.bin(BinOp::Or, w, x, y)
             }
-        });
-    }
-    if let Some(lo) = out[0] {
-        write(t, i.rd(), lo, out[1]);
-    }
+        }
+    });
     Flow::Next
 }
 
