@@ -14,6 +14,7 @@ use armboard_machines::virt::boot::parse_size;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -378,7 +379,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = std::time::Instant::now();
+    // From here a Ctrl-C or kill stops the board, not this process, so the volumes are
+    // still checked and copied back and the temporary images removed.
+    catch_stop_signals();
     let mut child = cmd.spawn().context("starting the board")?;
+    board_started(child.id());
     let mut out = child.stdout.take().context("no console pipe")?;
     let mut err = child.stderr.take().context("no stderr pipe")?;
     let err_thread = std::thread::spawn(move || {
@@ -419,7 +424,61 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    let sig = SIGNALLED.load(Ordering::SeqCst);
+    if sig != 0 {
+        eprintln!(
+            "[armboard: stopped by signal {sig}{}]",
+            if !failed && disks.volumes.iter().any(|v| !v.volume.readonly) {
+                "; the volumes were checked and copied back"
+            } else {
+                ""
+            }
+        );
+        return Ok(128 + sig);
+    }
     Ok(if failed { EXIT_ERROR } else { code })
+}
+
+/// The signal (SIGINT, SIGTERM, SIGHUP) that stopped the run, or 0.
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+/// The board's pid once it runs, for [`on_stop_signal`] to pass the signal on.
+static BOARD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_stop_signal(sig: libc::c_int) {
+    SIGNALLED.store(sig, Ordering::SeqCst);
+    let pid = BOARD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe; `pid` is our child, not yet reaped (BOARD
+        // is set before the wait), so it names no other process.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP set [`SIGNALLED`] and are passed on to the board (a Ctrl-C
+/// at a terminal reaches it directly too, as one process group).
+fn catch_stop_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction with a handler that only stores to atomics and calls
+        // kill(2), both async-signal-safe; SA_RESTART keeps the console reads going.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
+            act.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Record the board's pid; a signal that came while it started is passed on now.
+fn board_started(pid: u32) {
+    let pid = pid as i32;
+    BOARD.store(pid, Ordering::SeqCst);
+    let sig = SIGNALLED.load(Ordering::SeqCst);
+    if sig != 0 {
+        // SAFETY: as in on_stop_signal: our unreaped child.
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 /// What the container's disk holds: its root file system (a host directory made into

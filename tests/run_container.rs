@@ -830,3 +830,65 @@ fn an_oci_image_runs_on_the_raspberry_pi_3b_from_its_sd_card() {
     }
     v.check(&so, &ctx);
 }
+
+#[test]
+fn a_signal_stops_the_board_and_the_volume_is_still_copied_back() {
+    // SIGINT to `armboard run` alone (as `kill -INT` would; a terminal's Ctrl-C reaches the
+    // board too): the board stops, what the guest wrote and synced reaches the host
+    // directory, and the exit status is 128 + SIGINT.
+    let dir = work_dir("signal");
+    let host = dir.join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_armboard"))
+        .arg("run")
+        .arg("--volume")
+        .arg(format!("{}:/data", host.display()))
+        .args([
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo kept > /data/f; sync; echo READY; sleep 600",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting armboard run");
+    let mut out = child.stdout.take().unwrap();
+    let pid = child.id().to_string();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        let mut sent = false;
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if !sent && seen.windows(5).any(|w| w == b"READY") {
+                let _ = Command::new("kill").args(["-INT", &pid]).status();
+                sent = true;
+            }
+        }
+        seen
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(start.elapsed() < BOOT_LIMIT, "armboard run did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let so = text(&reader.join().unwrap());
+    let mut se = Vec::new();
+    std::io::Read::read_to_end(&mut child.stderr.take().unwrap(), &mut se).unwrap();
+    let ctx = format!("stdout:\n{so}\nstderr:\n{}", text(&se));
+    assert!(so.contains("READY"), "{ctx}");
+    assert_eq!(status.code(), Some(128 + 2), "{ctx}");
+    assert_eq!(
+        std::fs::read_to_string(host.join("f")).ok().as_deref(),
+        Some("kept\n"),
+        "{ctx}"
+    );
+    assert!(text(&se).contains("stopped by signal 2"), "{ctx}");
+}
