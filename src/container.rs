@@ -403,7 +403,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<i32> {
         }
     }
     f.finish();
-    let status = child.wait().context("waiting for the board")?;
+    let status = child.wait().context("waiting for the board");
+    // Reaped: its pid may name another process from now on.
+    BOARD.store(0, Ordering::SeqCst);
+    let status = status?;
     let board_err = err_thread.join().unwrap_or_default();
     let _ = std::io::stdout().flush();
     let code = report(&a, &c, &f, status, &board_err);
@@ -449,7 +452,7 @@ extern "C" fn on_stop_signal(sig: libc::c_int) {
     let pid = BOARD.load(Ordering::SeqCst);
     if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe; `pid` is our child, not yet reaped (BOARD
-        // is set before the wait), so it names no other process.
+        // is cleared as soon as the wait returns), so it names no other process.
         unsafe { libc::kill(pid, sig) };
     }
 }
@@ -476,8 +479,7 @@ fn board_started(pid: u32) {
     BOARD.store(pid, Ordering::SeqCst);
     let sig = SIGNALLED.load(Ordering::SeqCst);
     if sig != 0 {
-        // SAFETY: as in on_stop_signal: our unreaped child.
-        unsafe { libc::kill(pid, sig) };
+        on_stop_signal(sig);
     }
 }
 

@@ -20,6 +20,15 @@ fn work_dir(tag: &str) -> PathBuf {
 
 /// Run armboard with a time limit (a hung guest fails the test instead of hanging it).
 fn armboard(args: &[&str], limit: Duration) -> Output {
+    armboard_watching(args, limit, |_, _| {})
+}
+
+/// [`armboard`], calling `watch` with the stdout so far and armboard's pid after each read.
+fn armboard_watching(
+    args: &[&str],
+    limit: Duration,
+    mut watch: impl FnMut(&[u8], u32) + Send + 'static,
+) -> Output {
     let mut child = Command::new(ARMBOARD)
         .args(args)
         .stdin(Stdio::null())
@@ -31,9 +40,14 @@ fn armboard(args: &[&str], limit: Duration) -> Output {
     // Read the pipes on threads so a chatty guest cannot block on a full pipe.
     let mut so = child.stdout.take().unwrap();
     let mut se = child.stderr.take().unwrap();
+    let pid = child.id();
     let to = std::thread::spawn(move || {
         let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut so, &mut v).ok();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut so, &mut buf) {
+            v.extend_from_slice(&buf[..n]);
+            watch(&v, pid);
+        }
         v
     });
     let te = std::thread::spawn(move || {
@@ -837,58 +851,26 @@ fn a_signal_stops_the_board_and_the_volume_is_still_copied_back() {
     // board too): the board stops, what the guest wrote and synced reaches the host
     // directory, and the exit status is 128 + SIGINT.
     let dir = work_dir("signal");
-    let host = dir.join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_armboard"))
-        .arg("run")
-        .arg("--volume")
-        .arg(format!("{}:/data", host.display()))
-        .args([
-            "--",
-            "/bin/sh",
-            "-c",
-            "echo kept > /data/f; sync; echo READY; sleep 600",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting armboard run");
-    let mut out = child.stdout.take().unwrap();
-    let pid = child.id().to_string();
-    let reader = std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        let mut sent = false;
-        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            seen.extend_from_slice(&buf[..n]);
-            if !sent && seen.windows(5).any(|w| w == b"READY") {
-                let _ = Command::new("kill").args(["-INT", &pid]).status();
-                sent = true;
-            }
+    let volume = format!("{}:/data", dir.join("data").display());
+    let script = "echo kept > /data/f; sync; echo READY; sleep 600";
+    let args = ["run", "--volume", &volume, "--", "/bin/sh", "-c", script];
+    let mut sent = false;
+    let out = armboard_watching(&args, BOOT_LIMIT, move |seen, pid| {
+        if !sent && seen.windows(5).any(|w| w == b"READY") {
+            let _ = Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
+            sent = true;
         }
-        seen
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(start.elapsed() < BOOT_LIMIT, "armboard run did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let so = text(&reader.join().unwrap());
-    let mut se = Vec::new();
-    std::io::Read::read_to_end(&mut child.stderr.take().unwrap(), &mut se).unwrap();
-    let ctx = format!("stdout:\n{so}\nstderr:\n{}", text(&se));
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    let ctx = format!("stdout:\n{so}\nstderr:\n{se}");
     assert!(so.contains("READY"), "{ctx}");
-    assert_eq!(status.code(), Some(128 + 2), "{ctx}");
+    assert_eq!(out.status.code(), Some(128 + 2), "{ctx}");
     assert_eq!(
-        std::fs::read_to_string(host.join("f")).ok().as_deref(),
+        std::fs::read_to_string(dir.join("data/f")).ok().as_deref(),
         Some("kept\n"),
         "{ctx}"
     );
-    assert!(text(&se).contains("stopped by signal 2"), "{ctx}");
+    assert!(se.contains("stopped by signal 2"), "{ctx}");
 }
